@@ -1,0 +1,1 @@
+"""The data layer: models, engine, embedded PostgreSQL, repositories. Knows nothing of GraphQL."""

@@ -1,0 +1,31 @@
+"""Every model, so that `Base.metadata` is complete once this package is imported."""
+
+from db.base import Base
+from db.models.audit_event import AuditEvent
+from db.models.comment import Comment
+from db.models.enums import Role, TaskPriority, TaskStatus
+from db.models.label import Label
+from db.models.login_throttle import LoginThrottle
+from db.models.project import Project
+from db.models.refresh_token import RefreshToken
+from db.models.task import Task, TaskLabel
+from db.models.user import User
+from db.models.workspace import Membership, Workspace
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Comment",
+    "Label",
+    "LoginThrottle",
+    "Membership",
+    "Project",
+    "RefreshToken",
+    "Role",
+    "Task",
+    "TaskLabel",
+    "TaskPriority",
+    "TaskStatus",
+    "User",
+    "Workspace",
+]

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+from sqlalchemy import Select
+
+from db.models import AuditEvent
+from db.repositories.base import Repository
+from db.repositories.keyset import KeysetOrder, SortKey
+
+# Newest first: what a reader of a history wants to see.
+AUDIT_ORDER = KeysetOrder(
+    "audit",
+    (
+        SortKey(AuditEvent.created_at, "created_at", descending=True),
+        SortKey(AuditEvent.id, "id", descending=True),
+    ),
+)
+
+
+class AuditEventRepository(Repository[AuditEvent]):
+    model: ClassVar[type[AuditEvent]] = AuditEvent
+    entity = "audit event"
+
+    async def record(
+        self,
+        *,
+        action: str,
+        entity_type: str,
+        entity_id: uuid.UUID,
+        actor_id: uuid.UUID | None,
+        workspace_id: uuid.UUID | None,
+        changes: dict[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> AuditEvent:
+        event = AuditEvent(
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            actor_id=actor_id,
+            workspace_id=workspace_id,
+            changes=changes,
+            request_id=request_id,
+        )
+        self.db.add(event)
+        return event
+
+    def in_workspace(self, workspace_id: uuid.UUID) -> Select[Any]:
+        return self.select().where(AuditEvent.workspace_id == workspace_id)
+
+    def for_entity(self, workspace_id: uuid.UUID, entity_id: uuid.UUID) -> Select[Any]:
+        return self.in_workspace(workspace_id).where(AuditEvent.entity_id == entity_id)

@@ -1,0 +1,208 @@
+"""Keyset (cursor) pagination over any ordering, nullable keys included. Never OFFSET.
+
+An ordering is a list of sort keys ending with a unique one (the id). A cursor carries the name of
+its ordering and the sort-key values of one row; "after" and "before" become row predicates that
+an index on the same columns can serve. Nullable keys sort NULLS LAST in both directions.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import orjson
+from sqlalchemy import ColumnElement, Select, and_, false, literal, or_, tuple_
+from sqlalchemy.orm import QueryableAttribute
+
+from db.errors import InvalidInput
+
+T = TypeVar("T")
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+# A mapped attribute (Task.due_at) or any column expression.
+KeyColumn = ColumnElement[Any] | QueryableAttribute[Any]
+
+
+@dataclass(frozen=True)
+class SortKey:
+    column: KeyColumn
+    attr: str
+    descending: bool = False
+    nullable: bool = False
+
+    @property
+    def python_type(self) -> type:
+        return self.column.type.python_type
+
+    def order_by(self, reverse: bool) -> ColumnElement[Any]:
+        desc = self.descending != reverse
+        clause = self.column.desc() if desc else self.column.asc()
+        if self.nullable:
+            # NULLS LAST in the requested direction, so NULLS FIRST when walking it backwards.
+            clause = clause.nulls_first() if reverse else clause.nulls_last()
+        return clause
+
+    def beyond(self, value: Any, reverse: bool) -> ColumnElement[bool]:
+        """Rows strictly past `value` in walking order (reverse walks the ordering backwards)."""
+        col = self.column
+        if value is None:
+            # Only nullable keys hold None; NULLs sort last, so nothing non-null comes after one.
+            return col.is_not(None) if reverse else false()
+        going_down = self.descending != reverse
+        past = (col < value) if going_down else (col > value)
+        if self.nullable and not reverse:
+            return or_(past, col.is_(None))
+        return past  # type: ignore[no-any-return]
+
+    def equals(self, value: Any) -> ColumnElement[bool]:
+        return self.column.is_(None) if value is None else self.column == value
+
+
+@dataclass(frozen=True)
+class KeysetOrder:
+    name: str
+    keys: tuple[SortKey, ...]
+
+    def order_by(self, reverse: bool = False) -> list[ColumnElement[Any]]:
+        return [key.order_by(reverse) for key in self.keys]
+
+    def predicate(self, values: Sequence[Any], reverse: bool) -> ColumnElement[bool]:
+        simple = (
+            all(not k.nullable for k in self.keys) and len({k.descending for k in self.keys}) == 1
+        )
+        if simple:
+            # A row-value comparison, which PostgreSQL answers with one index range scan.
+            cols = tuple_(*(k.column for k in self.keys))
+            vals = tuple_(
+                *(literal(v, k.column.type) for k, v in zip(self.keys, values, strict=True))
+            )
+            go_down = self.keys[0].descending != reverse
+            return cols < vals if go_down else cols > vals
+        clauses = []
+        for i, key in enumerate(self.keys):
+            prefix = [k.equals(v) for k, v in zip(self.keys[:i], values[:i], strict=True)]
+            clauses.append(and_(*prefix, key.beyond(values[i], reverse)))
+        return or_(*clauses)
+
+    def cursor_for(self, item: Any) -> str:
+        values = [_encode(getattr(item, key.attr)) for key in self.keys]
+        raw = orjson.dumps([self.name, *values])
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def decode_cursor(self, cursor: str) -> list[Any]:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+            data = orjson.loads(raw)
+            if (
+                not isinstance(data, list)
+                or data[0] != self.name
+                or len(data) != len(self.keys) + 1
+            ):
+                raise ValueError
+            return [_decode(v, k.python_type) for k, v in zip(self.keys, data[1:], strict=True)]
+        except (ValueError, TypeError, KeyError, binascii.Error, orjson.JSONDecodeError):
+            raise InvalidInput(
+                "cursor is not valid for this list and ordering", field=["cursor"]
+            ) from None
+
+
+@dataclass(frozen=True)
+class PageArgs:
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
+
+    def validated(self) -> PageArgs:
+        if self.first is not None and self.last is not None:
+            raise InvalidInput("pass either first or last, not both", field=["last"])
+        for name in ("first", "last"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= MAX_PAGE_SIZE:
+                raise InvalidInput(f"{name} must be between 0 and {MAX_PAGE_SIZE}", field=[name])
+        return self
+
+    @property
+    def backwards(self) -> bool:
+        return self.last is not None or (self.before is not None and self.first is None)
+
+    @property
+    def size(self) -> int:
+        size = self.last if self.backwards else self.first
+        return DEFAULT_PAGE_SIZE if size is None else size
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+
+    @property
+    def start_cursor(self) -> str | None:
+        return self.cursors[0] if self.cursors else None
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.cursors[-1] if self.cursors else None
+
+
+def paginate_statement(stmt: Select[Any], order: KeysetOrder, args: PageArgs) -> Select[Any]:
+    """The statement for one page: filtered by the cursors, ordered, limited to size + 1."""
+    args = args.validated()
+    reverse = args.backwards
+    if args.after is not None:
+        stmt = stmt.where(order.predicate(order.decode_cursor(args.after), reverse=False))
+    if args.before is not None:
+        stmt = stmt.where(order.predicate(order.decode_cursor(args.before), reverse=True))
+    return stmt.order_by(*order.order_by(reverse)).limit(args.size + 1)
+
+
+def build_page(rows: Sequence[T], order: KeysetOrder, args: PageArgs) -> Page[T]:
+    """Rows come from `paginate_statement`: one more than the page size tells whether more exist."""
+    size = args.size
+    items = list(rows[:size])
+    more = len(rows) > size
+    if args.backwards:
+        items.reverse()
+        return Page(items, [order.cursor_for(i) for i in items], args.before is not None, more)
+    return Page(items, [order.cursor_for(i) for i in items], more, args.after is not None)
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def _decode(value: Any, python_type: type) -> Any:
+    if value is None:
+        return None
+    if python_type is datetime:
+        return datetime.fromisoformat(value)
+    if python_type is uuid.UUID:
+        return uuid.UUID(value)
+    if issubclass(python_type, enum.Enum):
+        return python_type(value)
+    if python_type is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if python_type is str and isinstance(value, str):
+        return value
+    raise ValueError(value)
+
+
+__all__ = ["KeysetOrder", "Page", "PageArgs", "SortKey", "build_page", "paginate_statement"]

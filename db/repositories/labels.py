@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+from sqlalchemy import Select
+
+from db.models import Label
+from db.repositories.base import Repository
+from db.repositories.keyset import KeysetOrder, SortKey
+
+LABEL_ORDER = KeysetOrder(
+    "labels", (SortKey(Label.created_at, "created_at"), SortKey(Label.id, "id"))
+)
+
+
+class LabelRepository(Repository[Label]):
+    model: ClassVar[type[Label]] = Label
+    entity = "label"
+
+    def select(self) -> Select[Any]:
+        return super().select().where(Label.deleted_at.is_(None))
+
+    def in_workspace(self, workspace_id: uuid.UUID) -> Select[Any]:
+        return self.select().where(Label.workspace_id == workspace_id)

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+from sqlalchemy import Select, update
+
+from db.errors import NotFound
+from db.models import Project
+from db.repositories.base import Repository
+from db.repositories.keyset import KeysetOrder, SortKey
+
+PROJECT_ORDER = KeysetOrder(
+    "projects", (SortKey(Project.created_at, "created_at"), SortKey(Project.id, "id"))
+)
+
+
+class ProjectRepository(Repository[Project]):
+    model: ClassVar[type[Project]] = Project
+    entity = "project"
+
+    def in_workspace(self, workspace_id: uuid.UUID, include_archived: bool = False) -> Select[Any]:
+        stmt = self.select().where(Project.workspace_id == workspace_id)
+        return stmt if include_archived else stmt.where(Project.archived_at.is_(None))
+
+    async def allocate_task_number(self, project_id: uuid.UUID) -> int:
+        """The next task number: the row lock taken by UPDATE serialises concurrent creates,
+        so numbers are distinct and increasing."""
+        stmt = (
+            update(Project)
+            .where(Project.id == project_id)
+            .values(task_counter=Project.task_counter + 1)
+            .returning(Project.task_counter)
+        )
+        number = await self.db.scalar(stmt)
+        if number is None:
+            raise NotFound("project not found", field=["projectId"])
+        return int(number)

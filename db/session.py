@@ -1,0 +1,39 @@
+"""One request's database session, serialised.
+
+Sibling GraphQL fields resolve concurrently, but an AsyncSession must never be used by two tasks at
+once: every repository call goes through this lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Executable, Result
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+class DbSession:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.lock = asyncio.Lock()
+
+    async def execute(self, statement: Executable, params: Any = None) -> Result[Any]:
+        async with self.lock:
+            return await self.session.execute(statement, params)
+
+    async def scalars(self, statement: Executable, params: Any = None) -> Sequence[Any]:
+        async with self.lock:
+            return (await self.session.scalars(statement, params)).all()
+
+    async def scalar(self, statement: Executable, params: Any = None) -> Any:
+        async with self.lock:
+            return await self.session.scalar(statement, params)
+
+    async def flush(self, objects: Sequence[Any] | None = None) -> None:
+        async with self.lock:
+            await self.session.flush(objects)
+
+    def add(self, obj: Any) -> None:
+        self.session.add(obj)

@@ -1,0 +1,1 @@
+"""A GraphQL API server for team task tracking, on PostgreSQL."""

@@ -1,0 +1,87 @@
+"""create_app(settings) -> the Starlette application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from graphql_api.context import Context
+from graphql_api.database import Database
+from graphql_api.schema import schema
+from graphql_api.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    def __init__(self, settings: Settings, database: Database) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if not settings.is_production else None,
+            allow_queries_via_get=True,
+        )
+        self.settings = settings
+        self.database = database
+
+    async def get_context(self, request: Request | WebSocket, response: Response | None) -> Context:  # type: ignore[override]
+        assert self.database.sessionmaker is not None, "database not opened"
+        return Context(
+            request=request,
+            response=response,
+            settings=self.settings,
+            sessionmaker=self.database.sessionmaker,
+        )
+
+
+def create_app(settings: Settings, *, database: Database | None = None) -> Starlette:
+    """The app. With `database` given (tests), the caller owns its lifecycle."""
+    owned = database is None
+    db = database or Database(settings)
+    graphql = GraphQLApp(settings, db)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if owned:
+            await db.open()
+        try:
+            yield
+        finally:
+            if owned:
+                await db.close()
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        reason = await db.readiness()
+        if reason is not None:
+            return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    routes: list[Any] = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.database = db
+    return app
+
+
+def app_from_env() -> Starlette:
+    """The uvicorn factory (`graphql_api.app:app_from_env`), used by `graphql-api serve`."""
+    from graphql_api.logs import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    return create_app(settings)

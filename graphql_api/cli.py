@@ -1,0 +1,230 @@
+"""`graphql-api serve | migrate | export-schema | schema-check | seed`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from db.embedded import EmbeddedPostgres
+from db.urls import DatabaseUrlError, redacted
+from graphql_api.settings import Settings, SettingsError
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except CliError as exc:
+        print(f"graphql-api: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="graphql-api", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", help="address to bind (default: HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default: PORT or 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument("--reload", action="store_true", help="restart on code changes (dev)")
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply or inspect database migrations (Alembic)")
+    msub = migrate.add_subparsers(dest="action", required=True)
+    up = msub.add_parser("upgrade", help="upgrade to a revision (default head)")
+    up.add_argument("revision", nargs="?", default="head")
+    down = msub.add_parser("downgrade", help="downgrade to a revision (e.g. -1 or base)")
+    down.add_argument("revision")
+    msub.add_parser("current", help="show the database's revision")
+    msub.add_parser("history", help="list the revisions")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    export = sub.add_parser("export-schema", help="print the GraphQL SDL")
+    export.add_argument("--output", "-o", type=Path, help="write to this file instead")
+    export.set_defaults(handler=cmd_export_schema)
+
+    seed = sub.add_parser("seed", help="load demo or benchmark data")
+    group = seed.add_mutually_exclusive_group(required=True)
+    group.add_argument("--demo", action="store_true", help="a small demo workspace")
+    group.add_argument("--tasks", type=int, metavar="N", help="N tasks at scale, through COPY")
+    seed.add_argument("--workspaces", type=int, default=10)
+    seed.add_argument("--projects", type=int, default=10, help="projects per workspace")
+    seed.add_argument("--prefix", default="load", help="slug prefix of the bulk workspaces")
+    seed.set_defaults(handler=cmd_seed)
+    return parser
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except (SettingsError, DatabaseUrlError) as exc:
+        raise CliError(str(exc)) from None
+
+
+@contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """The configured database, or the embedded default (started, migrated, then stopped)."""
+    if settings.database_url is not None:
+        check_reachable(settings.database_url)
+        yield settings.database_url
+        return
+    from db.migrations import run_sync
+
+    embedded = EmbeddedPostgres(settings.embedded_data_dir)
+    try:
+        url = embedded.start()
+    except Exception as exc:
+        raise CliError(
+            f"could not start the embedded PostgreSQL in {embedded.data_dir}: {exc}"
+        ) from exc
+    try:
+        run_sync(url, "upgrade", "head")
+        yield url
+    finally:
+        embedded.stop()
+
+
+def check_reachable(url: str) -> None:
+    import asyncpg
+
+    from graphql_api.seed.bulk import asyncpg_dsn
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(asyncpg_dsn(url), timeout=5)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise CliError(f"cannot connect to the database at {redacted(url)}: {reason}") from None
+
+
+def check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise CliError(
+                    f"port {port} on {host} is already in use; pass --port or set PORT"
+                ) from None
+            raise CliError(f"cannot bind {host}:{port}: {exc.strerror}") from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = load_settings()
+    host = args.host or settings.host
+    port = args.port or settings.port
+    check_port_free(host, port)
+    with database_url(settings) as url:
+        # Workers read their settings from the environment; hand them the resolved database.
+        os.environ["DATABASE_URL"] = url
+        print(f"graphql-api: serving http://{host}:{port}/graphql", file=sys.stderr, flush=True)
+        uvicorn.run(
+            "graphql_api.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=args.workers,
+            reload=args.reload,
+            log_level=settings.log_level,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+        )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from db.migrations import run_sync
+
+    settings = load_settings()
+    url = settings.database_url
+    embedded = None
+    if url is None:
+        embedded = EmbeddedPostgres(settings.embedded_data_dir)
+        url = embedded.start()
+    else:
+        check_reachable(url)
+    try:
+        if args.action in ("upgrade", "downgrade"):
+            run_sync(url, args.action, args.revision)
+        elif args.action == "current":
+            run_sync(url, "current")
+        else:
+            run_sync(url, "history")
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def cmd_export_schema(args: argparse.Namespace) -> int:
+    from graphql_api.schema import schema
+
+    sdl = schema.as_str() + "\n"
+    if args.output:
+        args.output.write_text(sdl)
+    else:
+        sys.stdout.write(sdl)
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    with database_url(settings) as url:
+        if args.demo:
+            return asyncio.run(_seed_demo(url))
+        if args.tasks is None or args.tasks < 0 or args.workspaces < 1 or args.projects < 1:
+            raise CliError("--tasks must be >= 0, --workspaces and --projects >= 1")
+        from graphql_api.seed.bulk import AlreadySeeded, seed_bulk
+
+        try:
+            r = asyncio.run(seed_bulk(url, args.tasks, args.workspaces, args.projects, args.prefix))
+        except AlreadySeeded as exc:
+            raise CliError(str(exc)) from None
+        print(
+            f"seeded {r.tasks} tasks, {r.comments} comments, {r.task_labels} task labels in "
+            f"{r.workspaces} workspaces x {r.projects // r.workspaces} projects "
+            f"in {r.seconds:.1f} s"
+        )
+        from graphql_api.seed.bulk import BENCH_EMAIL, BENCH_PASSWORD
+
+        print(f"sign in as {BENCH_EMAIL} / {BENCH_PASSWORD}")
+    return 0
+
+
+async def _seed_demo(url: str) -> int:
+    from db.engine import create_engine, create_sessionmaker
+    from graphql_api.seed.demo import DEMO_PASSWORD, USERS, seed_demo
+
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            created = await seed_demo(session)
+            await session.commit()
+    finally:
+        await engine.dispose()
+    print("demo workspace 'acme' " + ("created" if created else "already present"))
+    for email, name, role in USERS:
+        print(f"  {role.value:<6} {email} / {DEMO_PASSWORD}  ({name})")
+    return 0

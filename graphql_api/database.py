@@ -1,0 +1,71 @@
+"""The process's database: where it is (configured or embedded), its engine and sessions.
+
+Owned by the app lifespan: opened at start-up, disposed at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from db.embedded import EmbeddedPostgres
+from db.engine import create_engine, create_sessionmaker
+from db.migrations import current_revision, head_revision, upgrade
+from graphql_api.settings import Settings
+
+log = logging.getLogger(__name__)
+
+READINESS_TIMEOUT_S = 3.0
+
+
+class Database:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.embedded: EmbeddedPostgres | None = None
+        self.engine: AsyncEngine | None = None
+        self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
+
+    async def open(self) -> None:
+        url = self.settings.database_url
+        if url is None:
+            # The zero-configuration default: start (or join) the embedded server and migrate it.
+            self.embedded = EmbeddedPostgres(self.settings.embedded_data_dir)
+            url = await asyncio.to_thread(self.embedded.start)
+            await upgrade(url)
+            log.info("using the embedded PostgreSQL in %s", self.embedded.data_dir)
+        s = self.settings
+        self.engine = create_engine(
+            url,
+            pool_size=s.pool_size,
+            max_overflow=s.max_overflow,
+            pool_timeout=s.pool_timeout,
+            pool_recycle=s.pool_recycle,
+            statement_timeout_ms=s.statement_timeout_ms,
+        )
+        self.sessionmaker = create_sessionmaker(self.engine)
+
+    async def close(self) -> None:
+        if self.engine is not None:
+            await self.engine.dispose()
+            self.engine = None
+        if self.embedded is not None:
+            await asyncio.to_thread(self.embedded.stop)
+            self.embedded = None
+
+    async def readiness(self) -> str | None:
+        """None when the database answers and is migrated to head; otherwise the reason."""
+        if self.engine is None:
+            return "database not opened"
+        try:
+            async with asyncio.timeout(READINESS_TIMEOUT_S), self.engine.connect() as conn:
+                revision = await current_revision(conn)
+        except TimeoutError:
+            return "database did not answer in time"
+        except Exception as exc:  # any driver or network failure means "not ready"
+            return f"database unreachable: {type(exc).__name__}"
+        head = head_revision()
+        if revision != head:
+            return f"database schema at {revision or 'nothing'}, code expects {head}"
+        return None

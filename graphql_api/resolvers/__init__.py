@@ -1,0 +1,1 @@
+"""Thin resolvers: parse input, call repositories, shape payloads."""

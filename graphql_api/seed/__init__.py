@@ -1,0 +1,1 @@
+"""Data for people (`seed --demo`) and for benchmarks (`seed --tasks N`)."""

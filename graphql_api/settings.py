@@ -1,0 +1,108 @@
+"""One Settings object, read from the environment when asked (never at import)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from db.urls import normalise_database_url
+
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev-insecure-secret-key"})
+DEV_SECRET = "dev-insecure-secret-key"
+ENVIRONMENTS = ("development", "production")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the server cannot run with; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    embedded_data_dir: Path | None = None
+    pool_size: int = 10
+    max_overflow: int = 10
+    pool_timeout: float = 10.0
+    pool_recycle: int = 1800
+    statement_timeout_ms: int = 5000
+    environment: str = "development"
+    secret_key: str = DEV_SECRET
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    login_max_failures: int = 5
+    login_max_failures_per_ip: int = 50
+    login_window_s: int = 900
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        url = env.get("DATABASE_URL", "").strip()
+        if url:
+            values["database_url"] = normalise_database_url(url)
+        if data_dir := env.get("GRAPHQL_API_DATA_DIR", "").strip():
+            values["embedded_data_dir"] = Path(data_dir).expanduser()
+        for name, key, kind in _NUMERIC:
+            raw = env.get(name)
+            if raw is not None and raw.strip():
+                values[key] = _parse_number(name, raw, kind)
+        values["environment"] = env.get("ENVIRONMENT", "development").strip().lower()
+        values["secret_key"] = env.get("SECRET_KEY", DEV_SECRET)
+        values["host"] = env.get("HOST", "127.0.0.1").strip()
+        values["log_level"] = env.get("LOG_LEVEL", "info").strip().lower()
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.environment not in ENVIRONMENTS:
+            raise SettingsError(f"ENVIRONMENT must be one of {', '.join(ENVIRONMENTS)}")
+        if self.log_level not in LOG_LEVELS:
+            raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+        if self.is_production and (
+            self.secret_key.strip().lower() in PLACEHOLDER_SECRETS or len(self.secret_key) < 32
+        ):
+            raise SettingsError(
+                "SECRET_KEY must be set to a random value of at least 32 characters in production"
+            )
+        if self.pool_size < 1 or self.max_overflow < 0 or self.pool_timeout <= 0:
+            raise SettingsError("DB_POOL_SIZE must be >= 1, DB_MAX_OVERFLOW >= 0, timeout > 0")
+        if not 0 < self.port < 65536:
+            raise SettingsError("PORT must be between 1 and 65535")
+
+    def with_database_url(self, url: str) -> Settings:
+        return replace(self, database_url=normalise_database_url(url))
+
+
+_NUMERIC: tuple[tuple[str, str, type], ...] = (
+    ("DB_POOL_SIZE", "pool_size", int),
+    ("DB_MAX_OVERFLOW", "max_overflow", int),
+    ("DB_POOL_TIMEOUT", "pool_timeout", float),
+    ("DB_POOL_RECYCLE", "pool_recycle", int),
+    ("DB_STATEMENT_TIMEOUT_MS", "statement_timeout_ms", int),
+    ("PORT", "port", int),
+    ("ACCESS_TOKEN_TTL_SECONDS", "access_token_ttl_s", int),
+    ("REFRESH_TOKEN_TTL_SECONDS", "refresh_token_ttl_s", int),
+    ("LOGIN_MAX_FAILURES", "login_max_failures", int),
+    ("LOGIN_MAX_FAILURES_PER_IP", "login_max_failures_per_ip", int),
+    ("LOGIN_WINDOW_SECONDS", "login_window_s", int),
+)
+
+
+def _parse_number(name: str, raw: str, kind: type) -> int | float:
+    try:
+        value: int | float = kind(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    return value

@@ -1,0 +1,152 @@
+"""Real PostgreSQL for every test: TEST_DATABASE_URL when given, else an embedded server.
+
+The schema is built once by the Alembic migrations into a template database. Most tests run in
+an outer transaction that is rolled back; tests that need real commits (concurrency, the CLI)
+get a fresh copy of the template.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from db.embedded import EmbeddedPostgres, admin_url
+from db.engine import create_engine
+from db.migrations import upgrade
+from db.session import DbSession
+from db.urls import normalise_database_url
+from graphql_api.app import create_app
+from graphql_api.database import Database
+from graphql_api.settings import Settings
+from tests.databases import create_database, drop_database, new_name
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    given = os.environ.get("TEST_DATABASE_URL", "").strip()
+    if given:
+        yield admin_url(normalise_database_url(given))
+        return
+    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "pgdata")
+    url = embedded.start("postgres")
+    yield url
+    embedded.stop()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def template_db(pg_admin_url: str) -> AsyncIterator[str]:
+    """A database migrated to head, used only as a template (nothing stays connected to it)."""
+    name = new_name("template")
+    url = await create_database(pg_admin_url, name)
+    await upgrade(url)
+    yield name
+    await drop_database(pg_admin_url, name)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def database_url(pg_admin_url: str, template_db: str) -> AsyncIterator[str]:
+    name = new_name("main")
+    url = await create_database(pg_admin_url, name, template=template_db)
+    yield url
+    await drop_database(pg_admin_url, name)
+
+
+@pytest_asyncio.fixture
+async def fresh_database_url(pg_admin_url: str, template_db: str) -> AsyncIterator[str]:
+    """A database of this test's own, migrated, for tests whose writes must really commit."""
+    name = new_name("fresh")
+    url = await create_database(pg_admin_url, name, template=template_db)
+    yield url
+    await drop_database(pg_admin_url, name)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url, pool_size=5, max_overflow=5)
+    yield engine
+    await engine.dispose()
+
+
+@pytest_asyncio.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """The test's outer transaction; everything done through it is rolled back afterwards."""
+    async with engine.connect() as conn:
+        trans = await conn.begin()
+        try:
+            yield conn
+        finally:
+            await trans.rollback()
+
+
+def bound_sessionmaker(conn: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(
+        bind=conn,
+        expire_on_commit=False,
+        autoflush=False,
+        join_transaction_mode="create_savepoint",
+    )
+
+
+@pytest_asyncio.fixture
+async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
+    async with bound_sessionmaker(connection)() as session:
+        yield session
+
+
+@pytest.fixture
+def db(session: AsyncSession) -> DbSession:
+    return DbSession(session)
+
+
+@dataclass
+class SqlCounter:
+    statements: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def reset(self) -> None:
+        self.statements.clear()
+
+
+@pytest.fixture
+def sql_counter(engine: AsyncEngine) -> Iterator[SqlCounter]:
+    counter = SqlCounter()
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not statement.startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO")):
+            counter.statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", before)
+    yield counter
+    event.remove(engine.sync_engine, "before_cursor_execute", before)
+
+
+def make_settings(**overrides: Any) -> Settings:
+    return Settings(**{"database_url": "postgresql+asyncpg://unused/unused", **overrides})
+
+
+@pytest_asyncio.fixture
+async def client(connection: AsyncConnection) -> AsyncIterator[httpx.AsyncClient]:
+    """The real ASGI app, its sessions joined to the test's rolled-back transaction."""
+    settings = make_settings()
+    database = Database(settings)
+    database.engine = connection.engine
+    database.sessionmaker = bound_sessionmaker(connection)
+    app = create_app(settings, database=database)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+ROOT = Path(__file__).resolve().parent.parent
