@@ -37,6 +37,12 @@ class InvalidInput(DomainError):
     code = "INVALID_INPUT"
 
 
+class Forbidden(DomainError):
+    """The viewer can see the thing but their role does not allow the action."""
+
+    code = "FORBIDDEN"
+
+
 def _sqlstate(exc: IntegrityError) -> tuple[str | None, str | None]:
     orig = exc.orig
     cause = getattr(orig, "__cause__", None) or orig

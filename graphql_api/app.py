@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,12 +15,24 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
+from graphql_api.auth.tokens import read_access_token
 from graphql_api.context import Context
 from graphql_api.database import Database
 from graphql_api.schema import schema
 from graphql_api.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def authenticate(header: str | None, settings: Settings) -> tuple[uuid.UUID | None, bool]:
+    """(viewer id, whether a credential was presented and refused) from `Authorization`."""
+    if not header:
+        return None, False
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None, True
+    viewer_id = read_access_token(token.strip(), settings.secret_key)
+    return viewer_id, viewer_id is None
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -34,11 +47,14 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Response | None) -> Context:  # type: ignore[override]
         assert self.database.sessionmaker is not None, "database not opened"
+        viewer_id, bad_token = authenticate(request.headers.get("authorization"), self.settings)
         return Context(
             request=request,
             response=response,
             settings=self.settings,
             sessionmaker=self.database.sessionmaker,
+            viewer_id=viewer_id,
+            bad_token=bad_token,
         )
 
 

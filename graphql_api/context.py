@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from db.repositories.base import Scope
 from db.session import DbSession
+from graphql_api.errors import unauthenticated
 from graphql_api.settings import Settings
+
+if TYPE_CHECKING:
+    from graphql_api.loaders import Loaders
 
 
 @dataclass
@@ -22,13 +28,35 @@ class Context:
     settings: Settings
     sessionmaker: async_sessionmaker[AsyncSession]
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # The signed-in user, from a valid bearer token.
     viewer_id: uuid.UUID | None = None
+    # A token was presented but is not valid (expired, forged, malformed).
+    bad_token: bool = False
     # Opened by the UnitOfWork extension for the length of one operation.
     _db: DbSession | None = None
-    loaders: dict[str, Any] = field(default_factory=dict)
 
     @property
     def db(self) -> DbSession:
         if self._db is None:
             raise RuntimeError("no database session: used outside an operation")
         return self._db
+
+    @cached_property
+    def loaders(self) -> Loaders:
+        from graphql_api.loaders import Loaders  # the loaders import the schema's types
+
+        return Loaders(self)
+
+    def require_viewer(self) -> uuid.UUID:
+        if self.viewer_id is None or self.bad_token:
+            raise unauthenticated()
+        return self.viewer_id
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(self.require_viewer())
+
+    @property
+    def client_ip(self) -> str:
+        client = self.request.client
+        return client.host if client else "unknown"

@@ -10,8 +10,8 @@ from typing import Any
 
 from db.urls import normalise_database_url
 
-PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev-insecure-secret-key"})
-DEV_SECRET = "dev-insecure-secret-key"
+DEV_SECRET = "dev-insecure-secret-key-not-for-production"
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", DEV_SECRET})
 ENVIRONMENTS = ("development", "production")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 

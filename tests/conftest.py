@@ -28,6 +28,7 @@ from graphql_api.app import create_app
 from graphql_api.database import Database
 from graphql_api.settings import Settings
 from tests.databases import create_database, drop_database, new_name
+from tests.gql import Api
 
 
 @pytest.fixture(scope="session")
@@ -150,3 +151,24 @@ async def client(connection: AsyncConnection) -> AsyncIterator[httpx.AsyncClient
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def api(client: httpx.AsyncClient) -> Api:
+    return Api(client)
+
+
+@pytest_asyncio.fixture
+async def live_app(fresh_database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on a database of its own with its own pool: writes really commit, and
+    side transactions (login throttling, token revocation) are separate connections."""
+    app = create_app(make_settings(database_url=fresh_database_url))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            yield http
+
+
+@pytest.fixture
+def live_api(live_app: httpx.AsyncClient) -> Api:
+    return Api(live_app)

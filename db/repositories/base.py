@@ -5,31 +5,57 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.exc import StaleDataError
 
 from db.base import Base, SoftDeleteMixin
 from db.errors import translate
+from db.models import Membership
 from db.repositories.keyset import KeysetOrder, Page, PageArgs, build_page, paginate_statement
 from db.session import DbSession
 
 M = TypeVar("M", bound=Base)
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Whose eyes a repository reads with: only rows of the workspaces this user belongs to.
+
+    The membership subquery is evaluated inside every statement, so a membership change is
+    visible to the very next read of the same request.
+    """
+
+    user_id: uuid.UUID
+
+    def workspace_ids(self) -> Select[Any]:
+        return select(Membership.workspace_id).where(Membership.user_id == self.user_id)
+
+
 class Repository(Generic[M]):
+    """`scope=None` reads everything: only for system work (sign-in, seeding), never a viewer."""
+
     model: ClassVar[type[Any]]
     entity: ClassVar[str] = "record"
 
-    def __init__(self, db: DbSession) -> None:
+    def __init__(self, db: DbSession, scope: Scope | None = None) -> None:
         self.db = db
+        self.scope = scope
 
     def select(self) -> Select[tuple[M]]:
-        """The base query; subclasses narrow it (soft-deleted rows, tenant scope)."""
-        return select(self.model)
+        """The base query; subclasses narrow it further (soft-deleted rows)."""
+        return self.restrict(select(self.model))
+
+    def restrict(self, stmt: Select[Any]) -> Select[Any]:
+        """The tenant boundary: every tenant-owned row carries workspace_id."""
+        if self.scope is None:
+            return stmt
+        return stmt.where(self.model.workspace_id.in_(self.scope.workspace_ids()))
 
     async def get(self, id: uuid.UUID) -> M | None:
         rows = await self.db.scalars(self.select().where(self.model.id == id))
@@ -59,6 +85,44 @@ class Repository(Generic[M]):
     async def page(self, stmt: Select[Any], order: KeysetOrder, args: PageArgs) -> Page[M]:
         rows = await self.db.scalars(paginate_statement(stmt, order, args))
         return build_page(rows, order, args)
+
+    async def page_many(
+        self,
+        stmt: Select[Any],
+        parent: Any,
+        parent_ids: Sequence[Any],
+        order: KeysetOrder,
+        args: PageArgs,
+    ) -> list[Page[M]]:
+        """One page for each parent, all in one statement (a window per parent), in the order
+        of `parent_ids`: what a DataLoader needs to serve nested connections without N+1."""
+        if not parent_ids:
+            return []
+        args = args.validated()
+        inner_stmt = paginate_statement(stmt.where(parent.in_(set(parent_ids))), order, args)
+        rank = func.row_number().over(partition_by=parent, order_by=order.order_by(args.backwards))
+        inner = inner_stmt.limit(None).order_by(None).add_columns(rank.label("_rank")).subquery()
+        entity = aliased(self.model, inner)
+        rows = await self.db.scalars(
+            select(entity).where(inner.c._rank <= args.size + 1).order_by(inner.c._rank)
+        )
+        groups: dict[Any, list[M]] = defaultdict(list)
+        for row in rows:
+            groups[getattr(row, parent.key)].append(row)
+        return [build_page(groups.get(pid, []), order, args) for pid in parent_ids]
+
+    async def count_many(
+        self, stmt: Select[Any], parent: Any, parent_ids: Sequence[Any]
+    ) -> list[int]:
+        """How many rows each parent has under `stmt`, in one GROUP BY."""
+        if not parent_ids:
+            return []
+        sub = stmt.where(parent.in_(set(parent_ids))).order_by(None).subquery()
+        rows = await self.db.execute(
+            select(sub.c[parent.key], func.count()).group_by(sub.c[parent.key])
+        )
+        counts: dict[Any, int] = dict(rows.all())  # type: ignore[arg-type]
+        return [int(counts.get(pid, 0)) for pid in parent_ids]
 
     async def count(self, stmt: Select[Any]) -> int:
         count = select(func.count()).select_from(stmt.order_by(None).subquery())

@@ -15,10 +15,22 @@ class RefreshTokenRepository(Repository[RefreshToken]):
     entity = "refresh token"
 
     async def get_by_hash(self, token_hash: bytes) -> RefreshToken | None:
-        rows = await self.db.scalars(
-            self.select().where(RefreshToken.token_hash == token_hash).with_for_update()
-        )
+        rows = await self.db.scalars(self.select().where(RefreshToken.token_hash == token_hash))
         return rows[0] if rows else None
+
+    async def claim(self, token_id: uuid.UUID, at: datetime) -> bool:
+        """Spend a token exactly once: of two concurrent claims, one wins."""
+        claimed = await self.db.scalar(
+            update(RefreshToken)
+            .where(
+                RefreshToken.id == token_id,
+                RefreshToken.used_at.is_(None),
+                RefreshToken.revoked_at.is_(None),
+            )
+            .values(used_at=at)
+            .returning(RefreshToken.id)
+        )
+        return claimed is not None
 
     async def revoke_family(self, family_id: uuid.UUID, at: datetime) -> None:
         await self.db.execute(

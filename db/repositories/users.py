@@ -1,14 +1,25 @@
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from db.models import User
+from sqlalchemy import Select, or_, select
+
+from db.models import Membership, User
 from db.repositories.base import Repository
 
 
 class UserRepository(Repository[User]):
     model: ClassVar[type[User]] = User
     entity = "user"
+
+    def restrict(self, stmt: Select[Any]) -> Select[Any]:
+        """A user is visible to themself and to the members of a workspace they share."""
+        if self.scope is None:
+            return stmt
+        co_members = select(Membership.user_id).where(
+            Membership.workspace_id.in_(self.scope.workspace_ids())
+        )
+        return stmt.where(or_(User.id == self.scope.user_id, User.id.in_(co_members)))
 
     async def get_by_email(self, email: str) -> User | None:
         rows = await self.db.scalars(self.select().where(User.email == email))

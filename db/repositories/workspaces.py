@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, delete, func, select
 
 from db.models import Membership, Role, Workspace
 from db.repositories.base import Repository
@@ -21,13 +22,20 @@ class WorkspaceRepository(Repository[Workspace]):
     model: ClassVar[type[Workspace]] = Workspace
     entity = "workspace"
 
+    def restrict(self, stmt: Select[Any]) -> Select[Any]:
+        if self.scope is None:
+            return stmt
+        return stmt.where(Workspace.id.in_(self.scope.workspace_ids()))
+
+    async def lock(self, workspace_id: uuid.UUID) -> None:
+        """Serialise changes to one workspace's memberships (the last-owner rule)."""
+        await self.db.execute(
+            select(Workspace.id).where(Workspace.id == workspace_id).with_for_update()
+        )
+
     async def get_by_slug(self, slug: str) -> Workspace | None:
         rows = await self.db.scalars(self.select().where(Workspace.slug == slug))
         return rows[0] if rows else None
-
-    def for_user(self, user_id: uuid.UUID) -> Select[Any]:
-        member = select(Membership.workspace_id).where(Membership.user_id == user_id)
-        return self.select().where(Workspace.id.in_(member))
 
 
 class MembershipRepository(Repository[Membership]):
@@ -42,11 +50,30 @@ class MembershipRepository(Repository[Membership]):
         )
         return rows[0] if rows else None
 
-    async def roles_of(self, user_id: uuid.UUID) -> dict[uuid.UUID, Role]:
+    async def roles_in(
+        self, user_id: uuid.UUID, workspace_ids: Sequence[uuid.UUID]
+    ) -> list[Role | None]:
+        """The user's role in each workspace, in order; None where they are no member."""
         rows = await self.db.execute(
-            select(Membership.workspace_id, Membership.role).where(Membership.user_id == user_id)
+            select(Membership.workspace_id, Membership.role).where(
+                Membership.user_id == user_id, Membership.workspace_id.in_(set(workspace_ids))
+            )
         )
-        return {row.workspace_id: row.role for row in rows}
+        roles = {row.workspace_id: row.role for row in rows}
+        return [roles.get(w) for w in workspace_ids]
+
+    async def count_owners(self, workspace_id: uuid.UUID) -> int:
+        return int(
+            await self.db.scalar(
+                select(func.count()).where(
+                    Membership.workspace_id == workspace_id, Membership.role == Role.OWNER
+                )
+            )
+            or 0
+        )
+
+    async def remove(self, membership: Membership) -> None:
+        await self.db.execute(delete(Membership).where(Membership.id == membership.id))
 
     def in_workspace(self, workspace_id: uuid.UUID) -> Select[Any]:
         return self.select().where(Membership.workspace_id == workspace_id)

@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import strawberry
 
+from graphql_api.resolvers import accounts as account_resolvers
+from graphql_api.resolvers import nodes as node_resolvers
+from graphql_api.resolvers import workspaces as workspace_resolvers
 from graphql_api.resolvers.viewer import resolve_viewer
-from graphql_api.schema.types import User
+from graphql_api.schema.errors import ErrorShaping
+from graphql_api.schema.payloads import (
+    AddMemberPayload,
+    AuthPayload,
+    ChangeMemberRolePayload,
+    CreateWorkspacePayload,
+    LogoutPayload,
+    RemoveMemberPayload,
+)
+from graphql_api.schema.permissions import AUTHENTICATED
+from graphql_api.schema.relay import Connection, Node
+from graphql_api.schema.types import User, Workspace
 from graphql_api.schema.unit_of_work import UnitOfWork
 
 
@@ -14,6 +28,65 @@ class Query:
     viewer: User | None = strawberry.field(
         resolver=resolve_viewer, description="The signed-in user; null when anonymous."
     )
+    node: Node | None = strawberry.field(
+        resolver=node_resolvers.node,
+        permission_classes=AUTHENTICATED,
+        description="Any object by its id; null when it does not exist or is not visible to you.",
+    )
+    nodes: list[Node | None] = strawberry.field(
+        resolver=node_resolvers.nodes,
+        permission_classes=AUTHENTICATED,
+        description="Objects by id (at most 100), in the order asked; null where not visible.",
+    )
+    workspaces: Connection[Workspace] = strawberry.field(
+        resolver=workspace_resolvers.workspaces,
+        permission_classes=AUTHENTICATED,
+        description="The workspaces you belong to, oldest first.",
+    )
+    workspace: Workspace | None = strawberry.field(
+        resolver=workspace_resolvers.workspace,
+        permission_classes=AUTHENTICATED,
+        description="One of your workspaces by its slug.",
+    )
 
 
-schema = strawberry.Schema(query=Query, extensions=[UnitOfWork])
+@strawberry.type
+class Mutation:
+    register: AuthPayload = strawberry.mutation(
+        resolver=account_resolvers.register, description="Create an account and sign in."
+    )
+    login: AuthPayload = strawberry.mutation(
+        resolver=account_resolvers.login, description="Sign in."
+    )
+    refresh_session: AuthPayload = strawberry.mutation(
+        resolver=account_resolvers.refresh_session,
+        description="Trade a refresh token for a new access token and a new refresh token.",
+    )
+    logout: LogoutPayload = strawberry.mutation(
+        resolver=account_resolvers.logout,
+        description="Revoke a refresh token and its whole family.",
+    )
+    create_workspace: CreateWorkspacePayload = strawberry.mutation(
+        resolver=workspace_resolvers.create_workspace, permission_classes=AUTHENTICATED
+    )
+    add_member: AddMemberPayload = strawberry.mutation(
+        resolver=workspace_resolvers.add_member,
+        permission_classes=AUTHENTICATED,
+        description="Add a registered user by email.",
+    )
+    change_member_role: ChangeMemberRolePayload = strawberry.mutation(
+        resolver=workspace_resolvers.change_member_role, permission_classes=AUTHENTICATED
+    )
+    remove_member: RemoveMemberPayload = strawberry.mutation(
+        resolver=workspace_resolvers.remove_member,
+        permission_classes=AUTHENTICATED,
+        description="Remove a member, or leave (your own user id).",
+    )
+
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    types=[User, Workspace],
+    extensions=[UnitOfWork, ErrorShaping],
+)

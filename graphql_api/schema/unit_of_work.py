@@ -8,12 +8,15 @@ the operation ends, so none outlives it.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from db.session import DbSession
-from graphql_api.context import Context
+
+if TYPE_CHECKING:
+    from graphql_api.context import Context
 
 
 class UnitOfWork(SchemaExtension):

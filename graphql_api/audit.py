@@ -1,0 +1,31 @@
+"""The audit trail: one event per mutation, in the same transaction as the change."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from db.repositories import AuditEventRepository
+from graphql_api.context import Context
+
+
+async def record(
+    ctx: Context,
+    action: str,
+    entity_type: str,
+    entity_id: uuid.UUID,
+    *,
+    workspace_id: uuid.UUID | None,
+    changes: dict[str, Any] | None = None,
+    actor_id: uuid.UUID | None = None,
+) -> None:
+    await AuditEventRepository(ctx.db).record(
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        actor_id=actor_id or ctx.viewer_id,
+        workspace_id=workspace_id,
+        changes=changes,
+        request_id=ctx.request_id,
+    )
+    await ctx.db.flush()

@@ -1,0 +1,103 @@
+"""Per-request DataLoaders: every relationship field batches through these (no N+1)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import Select
+from strawberry.dataloader import DataLoader
+
+from db.models import Role, User, Workspace
+from db.repositories import (
+    KeysetOrder,
+    MembershipRepository,
+    Page,
+    PageArgs,
+    Repository,
+    UserRepository,
+    WorkspaceRepository,
+)
+from graphql_api.schema.relay import Connection
+
+if TYPE_CHECKING:
+    from graphql_api.context import Context
+
+K = TypeVar("K")
+V = TypeVar("V")
+T = TypeVar("T")
+
+
+def _loader(fn: Callable[[list[K]], Awaitable[Sequence[V]]]) -> DataLoader[K, V]:
+    async def load(keys: list[K]) -> list[V]:
+        return list(await fn(keys))
+
+    return DataLoader(load_fn=load)
+
+
+class Loaders:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.users: DataLoader[uuid.UUID, User | None] = _loader(
+            lambda ids: UserRepository(ctx.db, ctx.scope).get_many(ids)
+        )
+        self.workspaces: DataLoader[uuid.UUID, Workspace | None] = _loader(
+            lambda ids: WorkspaceRepository(ctx.db, ctx.scope).get_many(ids)
+        )
+        self.roles: DataLoader[uuid.UUID, Role | None] = _loader(
+            lambda ids: MembershipRepository(ctx.db).roles_in(ctx.require_viewer(), ids)
+        )
+
+        self._pages: dict[Hashable, DataLoader[Any, Page[Any]]] = {}
+        self._counts: dict[Hashable, DataLoader[Any, int]] = {}
+
+    async def connection(
+        self,
+        name: str,
+        parent_id: Any,
+        args: PageArgs,
+        *,
+        repository: type[Repository[Any]],
+        statement: Callable[[Any], Select[Any]],
+        parent: Any,
+        order: KeysetOrder,
+        wrap: Callable[[Any], T],
+        filter_key: Hashable = (),
+    ) -> Connection[T]:
+        """A nested connection (e.g. each workspace's members), batched over all the parents
+        that ask for the same page arguments: one statement for the pages, one for the counts."""
+        args = args.validated()
+        ctx = self.ctx
+
+        def repo() -> Repository[Any]:
+            return repository(ctx.db, ctx.scope)
+
+        page_key = (name, args, order.name, filter_key)
+        pages = self._pages.get(page_key)
+        if pages is None:
+
+            async def load_pages(ids: list[Any]) -> list[Page[Any]]:
+                r = repo()
+                return await r.page_many(statement(r), parent, ids, order, args)
+
+            pages = self._pages[page_key] = DataLoader(load_fn=load_pages)
+        count_key = (name, filter_key)
+        counts = self._counts.get(count_key)
+        if counts is None:
+
+            async def load_counts(ids: list[Any]) -> list[int]:
+                r = repo()
+                return await r.count_many(statement(r), parent, ids)
+
+            counts = self._counts[count_key] = DataLoader(load_fn=load_counts)
+        page = await pages.load(parent_id)
+        count_loader = counts
+        return Connection.from_page(page, wrap, lambda: count_loader.load(parent_id))
+
+    def clear(self) -> None:
+        """After a write: what the viewer may see, and their roles, may have changed."""
+        for loader in (self.users, self.workspaces, self.roles):
+            loader.clear_all()
+        self._pages.clear()
+        self._counts.clear()

@@ -1,0 +1,105 @@
+"""Mutation payloads, userErrors, and running each mutation field in its own SAVEPOINT."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TypeVar
+
+import strawberry
+
+from db.errors import DomainError
+from graphql_api.context import Context
+from graphql_api.schema.types import Membership, User, Workspace
+
+
+@strawberry.enum(description="Stable codes of expected failures; clients branch on these.")
+class UserErrorCode(enum.Enum):
+    INVALID_INPUT = "INVALID_INPUT"
+    NOT_FOUND = "NOT_FOUND"
+    FORBIDDEN = "FORBIDDEN"
+    CONFLICT = "CONFLICT"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    RATE_LIMITED = "RATE_LIMITED"
+
+
+@strawberry.type(description="An expected failure: the mutation changed nothing.")
+class UserError:
+    code: UserErrorCode
+    message: str
+    field: list[str] | None = strawberry.field(
+        default=None, description='Path to the input field at fault, e.g. ["input", "email"].'
+    )
+
+    @classmethod
+    def from_domain(cls, exc: DomainError) -> UserError:
+        return cls(code=UserErrorCode(exc.code), message=exc.message, field=exc.field)
+
+
+@strawberry.type
+class Payload:
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class AuthPayload(Payload):
+    access_token: str | None = None
+    refresh_token: str | None = None
+    expires_at: datetime | None = strawberry.field(
+        default=None, description="When the access token expires."
+    )
+    user: User | None = None
+
+
+@strawberry.type
+class LogoutPayload(Payload):
+    success: bool = False
+
+
+@strawberry.type
+class CreateWorkspacePayload(Payload):
+    workspace: Workspace | None = None
+
+
+@strawberry.type
+class AddMemberPayload(Payload):
+    membership: Membership | None = None
+
+
+@strawberry.type
+class ChangeMemberRolePayload(Payload):
+    membership: Membership | None = None
+
+
+@strawberry.type
+class RemoveMemberPayload(Payload):
+    removed_user_id: strawberry.ID | None = None
+    workspace: Workspace | None = None
+
+
+P = TypeVar("P", bound=Payload)
+
+
+async def run_mutation(ctx: Context, payload: type[P], action: Callable[[], Awaitable[P]]) -> P:
+    """One mutation field = one SAVEPOINT. Expected failures (DomainError) become userErrors and
+    leave nothing behind; anything else propagates and the operation is rolled back whole."""
+    db = ctx.db
+    async with db.lock:
+        savepoint = await db.session.begin_nested()
+    try:
+        result = await action()
+    except DomainError as exc:
+        async with db.lock:
+            await savepoint.rollback()
+        ctx.loaders.clear()
+        return payload(user_errors=[UserError.from_domain(exc)])
+    except BaseException:
+        async with db.lock:
+            await savepoint.rollback()
+        raise
+    async with db.lock:
+        await savepoint.commit()
+    ctx.loaders.clear()
+    return result

@@ -1,0 +1,100 @@
+"""Relay plumbing: opaque global ids, the Node interface, cursor connections."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+import strawberry
+
+from db.errors import InvalidInput, NotFound
+from db.repositories.keyset import Page
+
+T = TypeVar("T")
+
+
+def to_global_id(type_name: str, id: uuid.UUID) -> strawberry.ID:
+    return strawberry.ID(base64.urlsafe_b64encode(f"{type_name}:{id}".encode()).decode())
+
+
+def from_global_id(global_id: str) -> tuple[str, uuid.UUID] | None:
+    """(type name, uuid), or None for anything that is not one of our ids."""
+    try:
+        raw = base64.urlsafe_b64decode(global_id.encode() + b"=" * (-len(global_id) % 4))
+        type_name, _, value = raw.decode().partition(":")
+        return type_name, uuid.UUID(value)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        return None
+
+
+def parse_id(global_id: str, type_name: str, field: list[str]) -> uuid.UUID:
+    """An id argument that must name a `type_name`; a wrong or foreign id is simply not found."""
+    parsed = from_global_id(global_id)
+    if parsed is None or parsed[0] != type_name:
+        raise NotFound(f"no {type_name} with id {global_id!r}", field=field)
+    return parsed[1]
+
+
+def parse_ids(global_ids: Sequence[str], type_name: str, field: list[str]) -> list[uuid.UUID]:
+    return [parse_id(g, type_name, field) for g in global_ids]
+
+
+def require_valid_id(global_id: str, field: list[str]) -> tuple[str, uuid.UUID]:
+    parsed = from_global_id(global_id)
+    if parsed is None:
+        raise InvalidInput(f"{global_id!r} is not a valid id", field=field)
+    return parsed
+
+
+@strawberry.interface(description="An object with a globally unique, opaque id.")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    nodes: list[T]
+    page_info: PageInfo
+    _count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="How many items the whole list holds, under the same filter.")
+    async def total_count(self) -> int:
+        return await self._count()
+
+    @classmethod
+    def from_page(
+        cls,
+        page: Page[Any],
+        wrap: Callable[[Any], T],
+        count: Callable[[], Awaitable[int]],
+    ) -> Connection[T]:
+        nodes = [wrap(item) for item in page.items]
+        return cls(
+            edges=[Edge(cursor=c, node=n) for c, n in zip(page.cursors, nodes, strict=True)],
+            nodes=nodes,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=page.start_cursor,
+                end_cursor=page.end_cursor,
+            ),
+            _count=count,
+        )
