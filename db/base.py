@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import DateTime, MetaData, func
 from sqlalchemy.dialects.postgresql import UUID
@@ -28,6 +28,17 @@ class Base(DeclarativeBase):
         datetime: DateTime(timezone=True),
     }
 
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        # Server-side values (timestamps) come back with RETURNING: an expired attribute would
+        # need a lazy load, which async code must never do.
+        args: dict[str, Any] = {"eager_defaults": True}
+        klass = cast("type[Any]", cls)
+        if issubclass(klass, VersionMixin):
+            # Optimistic concurrency: UPDATE ... WHERE version = :seen, then version + 1.
+            args["version_id_col"] = klass.version
+        return args
+
 
 class IdMixin:
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
@@ -46,7 +57,3 @@ class VersionMixin:
     """Optimistic concurrency: SQLAlchemy checks and bumps `version` on every UPDATE."""
 
     version: Mapped[int] = mapped_column(server_default="1")
-
-    @declared_attr.directive
-    def __mapper_args__(cls) -> dict[str, Any]:
-        return {"version_id_col": cls.version}

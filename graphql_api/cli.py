@@ -58,6 +58,18 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", type=Path, help="write to this file instead")
     export.set_defaults(handler=cmd_export_schema)
 
+    check = sub.add_parser(
+        "schema-check",
+        help="compare the code's schema with an SDL file; exit 1 on breaking changes",
+    )
+    check.add_argument(
+        "--against",
+        type=Path,
+        default=Path("schema.graphql"),
+        help="the older SDL (default: schema.graphql)",
+    )
+    check.set_defaults(handler=cmd_schema_check)
+
     seed = sub.add_parser("seed", help="load demo or benchmark data")
     group = seed.add_mutually_exclusive_group(required=True)
     group.add_argument("--demo", action="store_true", help="a small demo workspace")
@@ -187,6 +199,28 @@ def cmd_export_schema(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(sdl)
     return 0
+
+
+def cmd_schema_check(args: argparse.Namespace) -> int:
+    from graphql import build_schema, find_breaking_changes, find_dangerous_changes
+
+    from graphql_api.schema import schema
+
+    try:
+        old = build_schema(args.against.read_text())
+    except OSError as exc:
+        raise CliError(f"cannot read {args.against}: {exc.strerror}") from None
+    except Exception as exc:  # a syntax or schema error in the file
+        raise CliError(f"{args.against} is not a valid GraphQL schema: {exc}") from None
+    new = schema._schema
+    breaking = find_breaking_changes(old, new)
+    dangerous = find_dangerous_changes(old, new)
+    for b in breaking:
+        print(f"BREAKING  {b.type.name}: {b.description}")
+    for d in dangerous:
+        print(f"DANGEROUS {d.type.name}: {d.description}")
+    print(f"{len(breaking)} breaking, {len(dangerous)} dangerous change(s) against {args.against}")
+    return 1 if breaking else 0
 
 
 def cmd_seed(args: argparse.Namespace) -> int:

@@ -9,13 +9,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import Select
 from strawberry.dataloader import DataLoader
 
-from db.models import Role, User, Workspace
+from db.models import AuditEvent, Comment, Label, Project, Role, Task, User, Workspace
 from db.repositories import (
+    AuditEventRepository,
+    CommentRepository,
     KeysetOrder,
+    LabelRepository,
     MembershipRepository,
     Page,
     PageArgs,
+    ProjectRepository,
     Repository,
+    TaskRepository,
     UserRepository,
     WorkspaceRepository,
 )
@@ -48,9 +53,23 @@ class Loaders:
         self.roles: DataLoader[uuid.UUID, Role | None] = _loader(
             lambda ids: MembershipRepository(ctx.db).roles_in(ctx.require_viewer(), ids)
         )
+        self.projects: DataLoader[uuid.UUID, Project | None] = self._by_id(ProjectRepository)
+        self.tasks: DataLoader[uuid.UUID, Task | None] = self._by_id(TaskRepository)
+        self.labels: DataLoader[uuid.UUID, Label | None] = self._by_id(LabelRepository)
+        self.comments: DataLoader[uuid.UUID, Comment | None] = self._by_id(CommentRepository)
+        self.audit_events: DataLoader[uuid.UUID, AuditEvent | None] = self._by_id(
+            AuditEventRepository
+        )
+        self.task_labels: DataLoader[uuid.UUID, list[Label]] = _loader(
+            lambda ids: TaskRepository(ctx.db, ctx.scope).labels_of(ids)
+        )
 
         self._pages: dict[Hashable, DataLoader[Any, Page[Any]]] = {}
         self._counts: dict[Hashable, DataLoader[Any, int]] = {}
+
+    def _by_id(self, repository: type[Repository[Any]]) -> DataLoader[uuid.UUID, Any]:
+        ctx = self.ctx
+        return _loader(lambda ids: repository(ctx.db, ctx.scope).get_many(ids))
 
     async def connection(
         self,
@@ -64,9 +83,11 @@ class Loaders:
         order: KeysetOrder,
         wrap: Callable[[Any], T],
         filter_key: Hashable = (),
+        with_page: bool = True,
     ) -> Connection[T]:
         """A nested connection (e.g. each workspace's members), batched over all the parents
-        that ask for the same page arguments: one statement for the pages, one for the counts."""
+        that ask for the same page arguments: one statement for the pages, one for the counts.
+        `with_page=False` (only totalCount was selected) skips the pages."""
         args = args.validated()
         ctx = self.ctx
 
@@ -91,13 +112,14 @@ class Loaders:
                 return await r.count_many(statement(r), parent, ids)
 
             counts = self._counts[count_key] = DataLoader(load_fn=load_counts)
-        page = await pages.load(parent_id)
         count_loader = counts
+        page = await pages.load(parent_id) if with_page else Page([], [], False, False)
         return Connection.from_page(page, wrap, lambda: count_loader.load(parent_id))
 
     def clear(self) -> None:
         """After a write: what the viewer may see, and their roles, may have changed."""
-        for loader in (self.users, self.workspaces, self.roles):
-            loader.clear_all()
+        for loader in vars(self).values():
+            if isinstance(loader, DataLoader):
+                loader.clear_all()
         self._pages.clear()
         self._counts.clear()

@@ -97,3 +97,69 @@ class Api:
 
 def error_codes(body: dict[str, Any]) -> list[str]:
     return [e.get("extensions", {}).get("code") for e in body.get("errors", [])]
+
+
+CREATE_PROJECT = """
+mutation($input: CreateProjectInput!) {
+  createProject(input: $input) { project { id key name description archivedAt version } userErrors { code message field } }
+}"""
+CREATE_LABEL = """
+mutation($input: CreateLabelInput!) {
+  createLabel(input: $input) { label { id name color } userErrors { code message field } }
+}"""
+TASK_FIELDS = """id number identifier title description status priority dueAt version deletedAt
+  assignee { id } labels { id name } project { id key }"""
+CREATE_TASK = f"""
+mutation($input: CreateTaskInput!) {{
+  createTask(input: $input) {{ task {{ {TASK_FIELDS} }} userErrors {{ code message field }} }}
+}}"""
+UPDATE_TASK = f"""
+mutation($input: UpdateTaskInput!) {{
+  updateTask(input: $input) {{ task {{ {TASK_FIELDS} }} userErrors {{ code message field }} }}
+}}"""
+CREATE_COMMENT = """
+mutation($input: CreateCommentInput!) {
+  createComment(input: $input) { comment { id body author { id } } userErrors { code message field } }
+}"""
+
+
+async def project(api: Api, owner: Account, workspace_id: str, key: str = "WEB") -> dict[str, Any]:
+    data = await api.ok(
+        CREATE_PROJECT,
+        {"input": {"workspaceId": workspace_id, "key": key, "name": f"Project {key}"}},
+        owner.token,
+    )
+    result: dict[str, Any] = data["createProject"]["project"]
+    return result
+
+
+async def label(
+    api: Api, actor: Account, workspace_id: str, name: str, color: str = "#112233"
+) -> dict[str, Any]:
+    data = await api.ok(
+        CREATE_LABEL,
+        {"input": {"workspaceId": workspace_id, "name": name, "color": color}},
+        actor.token,
+    )
+    result: dict[str, Any] = data["createLabel"]["label"]
+    return result
+
+
+async def task(api: Api, actor: Account, project_id: str, **fields: Any) -> dict[str, Any]:
+    data = await api.ok(
+        CREATE_TASK, {"input": {"projectId": project_id, "title": "A task", **fields}}, actor.token
+    )
+    result: dict[str, Any] = data["createTask"]["task"]
+    return result
+
+
+async def comment(
+    api: Api, actor: Account, task_id: str, body: str = "A comment"
+) -> dict[str, Any]:
+    data = await api.ok(CREATE_COMMENT, {"input": {"taskId": task_id, "body": body}}, actor.token)
+    result: dict[str, Any] = data["createComment"]["comment"]
+    return result
+
+
+def user_errors(body: dict[str, Any], field: str) -> list[tuple[str, list[str] | None]]:
+    return [(e["code"], e["field"]) for e in body["data"][field]["userErrors"]]

@@ -74,3 +74,50 @@ async def test_malformed_and_foreign_type_ids(api: Api) -> None:
     )
     assert body["data"]["addMember"]["userErrors"][0]["code"] == "NOT_FOUND"
     assert ws["id"] != alice.id
+
+
+async def test_no_project_task_label_comment_or_event_of_another_workspace(api: Api) -> None:
+    from tests.gql import comment, label, project, task
+
+    alice, bob = await api.register("alice"), await api.register("bob")
+    ws_a, ws_b = await api.workspace(alice, "Alpha"), await api.workspace(bob, "Beta")
+    pa = await project(api, alice, ws_a["id"], "AAA")
+    pb = await project(api, bob, ws_b["id"], "BBB")
+    lb = await label(api, bob, ws_b["id"], "secret-label")
+    tb = await task(api, bob, pb["id"], title="secret task", labelIds=[lb["id"]], assigneeId=bob.id)
+    cb = await comment(api, bob, tb["id"], "secret comment")
+    events = await api.ok(
+        "query($s: String!) { workspace(slug: $s) { auditEvents { nodes { id } } } }",
+        {"s": ws_b["slug"]},
+        bob.token,
+    )
+    event_id = events["workspace"]["auditEvents"]["nodes"][0]["id"]
+    await task(api, alice, pa["id"], title="mine")
+
+    foreign = [pb["id"], tb["id"], lb["id"], cb["id"], event_id]
+    assert (await api.ok(NODES, {"ids": foreign}, alice.token))["nodes"] == [None] * len(foreign)
+    # Filters naming foreign ids match nothing of theirs (and nothing of ours).
+    query = "query($id: ID!, $f: TaskFilter) { node(id: $id) { ... on Project { tasks(filter: $f) { totalCount } } } }"
+    for f in ({"labelIds": [lb["id"]]}, {"assigneeId": bob.id}, {"search": "secret"}):
+        assert (await api.ok(query, {"id": pa["id"], "f": f}, alice.token))["node"]["tasks"][
+            "totalCount"
+        ] == 0
+    everything = await api.ok(
+        "{ workspaces { nodes { projects(includeArchived: true) { nodes { key tasks(first: 100) { nodes { title labels { name } "
+        "comments { nodes { body } } history { nodes { action changes } } } } } } labels { nodes { name } } "
+        "auditEvents(first: 100) { nodes { action changes entityId } } } } }",
+        token=alice.token,
+    )
+    dump = json.dumps(everything)
+    for secret in (
+        "BBB",
+        "secret task",
+        "secret-label",
+        "secret comment",
+        pb["id"],
+        tb["id"],
+        lb["id"],
+        cb["id"],
+    ):
+        assert secret not in dump
+    assert "mine" in dump

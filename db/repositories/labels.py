@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from sqlalchemy import Select
+from sqlalchemy import Select, select
 
 from db.models import Label
 from db.repositories.base import Repository
@@ -23,3 +24,16 @@ class LabelRepository(Repository[Label]):
 
     def in_workspace(self, workspace_id: uuid.UUID) -> Select[Any]:
         return self.select().where(Label.workspace_id == workspace_id)
+
+    async def missing_from(
+        self, workspace_id: uuid.UUID, label_ids: Sequence[uuid.UUID]
+    ) -> set[uuid.UUID]:
+        """The ids among `label_ids` that are not live labels of the workspace."""
+        found = await self.db.scalars(
+            select(Label.id).where(
+                Label.id.in_(set(label_ids)),
+                Label.workspace_id == workspace_id,
+                Label.deleted_at.is_(None),
+            )
+        )
+        return set(label_ids) - set(found)

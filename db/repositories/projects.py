@@ -23,6 +23,12 @@ class ProjectRepository(Repository[Project]):
         stmt = self.select().where(Project.workspace_id == workspace_id)
         return stmt if include_archived else stmt.where(Project.archived_at.is_(None))
 
+    async def get_by_key(self, workspace_id: uuid.UUID, key: str) -> Project | None:
+        rows = await self.db.scalars(
+            self.select().where(Project.workspace_id == workspace_id, Project.key == key)
+        )
+        return rows[0] if rows else None
+
     async def allocate_task_number(self, project_id: uuid.UUID) -> int:
         """The next task number: the row lock taken by UPDATE serialises concurrent creates,
         so numbers are distinct and increasing."""

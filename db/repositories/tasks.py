@@ -1,11 +1,16 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import Select, delete, insert
+from sqlalchemy import Select, delete, func, insert, literal, select
+from sqlalchemy.dialects.postgresql import REGCONFIG
 
-from db.models import Task, TaskLabel
+from db.models import Label, Task, TaskLabel, TaskStatus
 from db.repositories.base import Repository
 from db.repositories.keyset import KeysetOrder, SortKey
 
@@ -33,6 +38,19 @@ TASK_ORDERS = {
 }
 
 
+@dataclass(frozen=True)
+class TaskFilter:
+    """What a task list may be narrowed by; hashable, so DataLoaders can batch on it."""
+
+    statuses: tuple[TaskStatus, ...] | None = None
+    assignee_id: uuid.UUID | None = None
+    unassigned: bool | None = None
+    label_ids: tuple[uuid.UUID, ...] | None = None
+    due_before: datetime | None = None
+    search: str | None = None
+    include_deleted: bool = False
+
+
 class TaskRepository(Repository[Task]):
     model: ClassVar[type[Task]] = Task
     entity = "task"
@@ -40,6 +58,58 @@ class TaskRepository(Repository[Task]):
     def in_project(self, project_id: uuid.UUID, include_deleted: bool = False) -> Select[Any]:
         stmt = self.select().where(Task.project_id == project_id)
         return stmt if include_deleted else stmt.where(Task.deleted_at.is_(None))
+
+    def filtered(self, f: TaskFilter) -> Select[Any]:
+        stmt = self.select()
+        if not f.include_deleted:
+            stmt = stmt.where(Task.deleted_at.is_(None))
+        if f.statuses is not None:
+            stmt = stmt.where(Task.status.in_(f.statuses))
+        if f.assignee_id is not None:
+            stmt = stmt.where(Task.assignee_id == f.assignee_id)
+        if f.unassigned is True:
+            stmt = stmt.where(Task.assignee_id.is_(None))
+        elif f.unassigned is False:
+            stmt = stmt.where(Task.assignee_id.is_not(None))
+        if f.label_ids:
+            wanted = set(f.label_ids)
+            having_all = (
+                select(TaskLabel.task_id)
+                .where(TaskLabel.label_id.in_(wanted))
+                .group_by(TaskLabel.task_id)
+                .having(func.count(func.distinct(TaskLabel.label_id)) == len(wanted))
+            )
+            stmt = stmt.where(Task.id.in_(having_all))
+        if f.due_before is not None:
+            stmt = stmt.where(Task.due_at < f.due_before)
+        if f.search is not None and f.search.strip():
+            query = func.websearch_to_tsquery(literal("english", REGCONFIG), f.search)
+            stmt = stmt.where(Task.search_vector.op("@@")(query))
+        return stmt
+
+    async def labels_of(self, task_ids: Sequence[uuid.UUID]) -> list[list[Label]]:
+        """Each task's live labels, by name, in one statement."""
+        if not task_ids:
+            return []
+        rows = await self.db.execute(
+            select(TaskLabel.task_id, Label)
+            .join(Label, Label.id == TaskLabel.label_id)
+            .where(TaskLabel.task_id.in_(set(task_ids)), Label.deleted_at.is_(None))
+            .order_by(Label.name, Label.id)
+        )
+        groups: dict[uuid.UUID, list[Label]] = defaultdict(list)
+        for task_id, label in rows.all():  # type: ignore[misc]
+            groups[task_id].append(label)
+        return [groups.get(t, []) for t in task_ids]
+
+    async def label_ids(self, task_id: uuid.UUID) -> list[uuid.UUID]:
+        return list(
+            await self.db.scalars(
+                select(TaskLabel.label_id)
+                .where(TaskLabel.task_id == task_id)
+                .order_by(TaskLabel.label_id)
+            )
+        )
 
     async def set_labels(self, task: Task, label_ids: list[uuid.UUID]) -> None:
         await self.db.execute(delete(TaskLabel).where(TaskLabel.task_id == task.id))

@@ -2,24 +2,44 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 
 from graphql_api.resolvers import accounts as account_resolvers
+from graphql_api.resolvers import comments as comment_resolvers
+from graphql_api.resolvers import labels as label_resolvers
 from graphql_api.resolvers import nodes as node_resolvers
+from graphql_api.resolvers import projects as project_resolvers
+from graphql_api.resolvers import tasks as task_resolvers
 from graphql_api.resolvers import workspaces as workspace_resolvers
 from graphql_api.resolvers.viewer import resolve_viewer
 from graphql_api.schema.errors import ErrorShaping
 from graphql_api.schema.payloads import (
     AddMemberPayload,
+    ArchiveProjectPayload,
     AuthPayload,
     ChangeMemberRolePayload,
+    CreateCommentPayload,
+    CreateLabelPayload,
+    CreateProjectPayload,
+    CreateTaskPayload,
     CreateWorkspacePayload,
+    DeleteCommentPayload,
+    DeleteLabelPayload,
+    DeleteTaskPayload,
     LogoutPayload,
     RemoveMemberPayload,
+    RestoreTaskPayload,
+    UnarchiveProjectPayload,
+    UpdateCommentPayload,
+    UpdateLabelPayload,
+    UpdateProjectPayload,
+    UpdateTaskPayload,
 )
 from graphql_api.schema.permissions import AUTHENTICATED
 from graphql_api.schema.relay import Connection, Node
-from graphql_api.schema.types import User, Workspace
+from graphql_api.schema.types import AuditEvent, Comment, Label, Project, Task, User, Workspace
 from graphql_api.schema.unit_of_work import UnitOfWork
 
 
@@ -47,6 +67,13 @@ class Query:
         resolver=workspace_resolvers.workspace,
         permission_classes=AUTHENTICATED,
         description="One of your workspaces by its slug.",
+    )
+
+
+def _m(resolver: Any, description: str | None = None) -> Any:
+    """A mutation for signed-in users."""
+    return strawberry.mutation(
+        resolver=resolver, permission_classes=AUTHENTICATED, description=description
     )
 
 
@@ -82,11 +109,33 @@ class Mutation:
         permission_classes=AUTHENTICATED,
         description="Remove a member, or leave (your own user id).",
     )
+    create_project: CreateProjectPayload = _m(project_resolvers.create_project)
+    update_project: UpdateProjectPayload = _m(project_resolvers.update_project)
+    archive_project: ArchiveProjectPayload = _m(project_resolvers.archive_project)
+    unarchive_project: UnarchiveProjectPayload = _m(project_resolvers.unarchive_project)
+    create_label: CreateLabelPayload = _m(label_resolvers.create_label)
+    update_label: UpdateLabelPayload = _m(label_resolvers.update_label)
+    delete_label: DeleteLabelPayload = _m(label_resolvers.delete_label)
+    create_task: CreateTaskPayload = _m(task_resolvers.create_task)
+    update_task: UpdateTaskPayload = _m(
+        task_resolvers.update_task,
+        "Change a task. Absent fields stay; an explicit null clears assigneeId, dueAt, "
+        "description. With expectedVersion, a task changed since is a CONFLICT.",
+    )
+    delete_task: DeleteTaskPayload = _m(
+        task_resolvers.delete_task, "Soft delete; restoreTask undoes it."
+    )
+    restore_task: RestoreTaskPayload = _m(task_resolvers.restore_task)
+    create_comment: CreateCommentPayload = _m(comment_resolvers.create_comment)
+    update_comment: UpdateCommentPayload = _m(comment_resolvers.update_comment, "Author only.")
+    delete_comment: DeleteCommentPayload = _m(
+        comment_resolvers.delete_comment, "The author, or ADMIN and above."
+    )
 
 
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
-    types=[User, Workspace],
+    types=[User, Workspace, Project, Task, Label, Comment, AuditEvent],
     extensions=[UnitOfWork, ErrorShaping],
 )

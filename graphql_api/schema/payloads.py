@@ -11,7 +11,7 @@ import strawberry
 
 from db.errors import DomainError
 from graphql_api.context import Context
-from graphql_api.schema.types import Membership, User, Workspace
+from graphql_api.schema.types import Comment, Label, Membership, Project, Task, User, Workspace
 
 
 @strawberry.enum(description="Stable codes of expected failures; clients branch on these.")
@@ -103,3 +103,94 @@ async def run_mutation(ctx: Context, payload: type[P], action: Callable[[], Awai
         await savepoint.commit()
     ctx.loaders.clear()
     return result
+
+
+@strawberry.type
+class ProjectPayload(Payload):
+    project: Project | None = None
+
+
+@strawberry.type
+class LabelPayload(Payload):
+    label: Label | None = None
+
+
+@strawberry.type
+class DeleteLabelPayload(Payload):
+    deleted_label_id: strawberry.ID | None = None
+
+
+@strawberry.type
+class TaskPayload(Payload):
+    task: Task | None = None
+
+
+@strawberry.type
+class CommentPayload(Payload):
+    comment: Comment | None = None
+
+
+@strawberry.type
+class DeleteCommentPayload(Payload):
+    deleted_comment_id: strawberry.ID | None = None
+
+
+# One payload type per mutation, so each can grow on its own without breaking the others.
+@strawberry.type
+class CreateProjectPayload(ProjectPayload):
+    pass
+
+
+@strawberry.type
+class UpdateProjectPayload(ProjectPayload):
+    pass
+
+
+@strawberry.type
+class ArchiveProjectPayload(ProjectPayload):
+    pass
+
+
+@strawberry.type
+class UnarchiveProjectPayload(ProjectPayload):
+    pass
+
+
+@strawberry.type
+class CreateLabelPayload(LabelPayload):
+    pass
+
+
+@strawberry.type
+class UpdateLabelPayload(LabelPayload):
+    pass
+
+
+@strawberry.type
+class CreateTaskPayload(TaskPayload):
+    pass
+
+
+@strawberry.type
+class UpdateTaskPayload(TaskPayload):
+    pass
+
+
+@strawberry.type
+class DeleteTaskPayload(TaskPayload):
+    pass
+
+
+@strawberry.type
+class RestoreTaskPayload(TaskPayload):
+    pass
+
+
+@strawberry.type
+class CreateCommentPayload(CommentPayload):
+    pass
+
+
+@strawberry.type
+class UpdateCommentPayload(CommentPayload):
+    pass

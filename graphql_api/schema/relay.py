@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from strawberry.types.nodes import SelectedField
 
 from db.errors import InvalidInput, NotFound
 from db.repositories.keyset import Page
@@ -47,6 +48,24 @@ def require_valid_id(global_id: str, field: list[str]) -> tuple[str, uuid.UUID]:
     if parsed is None:
         raise InvalidInput(f"{global_id!r} is not a valid id", field=field)
     return parsed
+
+
+PAGE_FIELDS = frozenset({"edges", "nodes", "pageInfo"})
+
+
+def page_requested(info: strawberry.Info) -> bool:
+    """Whether the connection field being resolved selects anything but totalCount."""
+
+    def walk(selections: list[Any]) -> bool:
+        for selection in selections:
+            if isinstance(selection, SelectedField):
+                if selection.name in PAGE_FIELDS:
+                    return True
+            elif walk(selection.selections):  # fragment spreads and inline fragments
+                return True
+        return False
+
+    return any(walk(field.selections) for field in info.selected_fields)
 
 
 @strawberry.interface(description="An object with a globally unique, opaque id.")

@@ -1,0 +1,95 @@
+"""What every write resolver does: find the target as the viewer sees it, check the role,
+validate optional fields, and describe the change for the audit trail."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry.dataloader import DataLoader
+
+from db.errors import Conflict, InvalidInput, NotFound
+from db.models import Role
+from graphql_api import policy
+from graphql_api.context import Context
+from graphql_api.schema.relay import parse_id
+
+MAX_DESCRIPTION = 50_000
+
+
+async def find(
+    ctx: Context,
+    loader: DataLoader[uuid.UUID, Any],
+    global_id: str,
+    type_name: str,
+    field: list[str],
+) -> Any:
+    """The object with this id as the viewer sees it, or NOT_FOUND (also for other tenants')."""
+    found = await loader.load(parse_id(global_id, type_name, field))
+    if found is None:
+        raise NotFound(f"no {type_name} with this id", field=field)
+    return found
+
+
+async def authorize(ctx: Context, workspace_id: uuid.UUID, action: policy.Action) -> Role:
+    return policy.require(await ctx.loaders.roles.load(workspace_id), action)
+
+
+def given(value: Any) -> bool:
+    """An optional input field that the client actually sent (null included)."""
+    return value is not strawberry.UNSET
+
+
+def check_version(model: Any, expected: int | None, field: list[str]) -> None:
+    """A stale expectedVersion is a CONFLICT, never a silent overwrite."""
+    if given(expected) and expected is not None and expected != model.version:
+        raise Conflict(
+            f"it was changed by someone else (now at version {model.version}); "
+            "reload it and try again",
+            field=field,
+        )
+
+
+def description(value: str | None, field: list[str]) -> str | None:
+    """Optional long text: trimmed, empty means none, at most 50,000 characters."""
+    if value is None:
+        return None
+    if len(value) > MAX_DESCRIPTION:
+        raise InvalidInput(f"at most {MAX_DESCRIPTION} characters", field=field)
+    return value.strip() or None
+
+
+def required(value: Any, field: list[str]) -> Any:
+    if value is None:
+        raise InvalidInput("cannot be null", field=field)
+    return value
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def apply(obj: Any, updates: dict[str, Any]) -> dict[str, list[Any]]:
+    """Set the attributes that change; return {attribute: [before, after]} of those."""
+    changes = {}
+    for name, new in updates.items():
+        old = getattr(obj, name)
+        if old != new:
+            changes[name] = [jsonable(old), jsonable(new)]
+            setattr(obj, name, new)
+    return changes
+
+
+def created(values: dict[str, Any]) -> dict[str, list[Any]]:
+    return {k: [None, jsonable(v)] for k, v in values.items() if v is not None}

@@ -1,0 +1,209 @@
+"""createTask, updateTask, deleteTask, restoreTask (MEMBER and above)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import strawberry
+
+from db.errors import Conflict, InvalidInput, NotFound
+from db.models import Task as TaskModel
+from db.models import TaskPriority, TaskStatus
+from db.repositories import LabelRepository, MembershipRepository, ProjectRepository, TaskRepository
+from graphql_api import audit, policy, validation
+from graphql_api.context import Context
+from graphql_api.resolvers.common import (
+    apply,
+    authorize,
+    check_version,
+    created,
+    description,
+    find,
+    given,
+    required,
+)
+from graphql_api.schema.core_inputs import (
+    CreateTaskInput,
+    DeleteTaskInput,
+    RestoreTaskInput,
+    UpdateTaskInput,
+)
+from graphql_api.schema.payloads import (
+    CreateTaskPayload,
+    DeleteTaskPayload,
+    RestoreTaskPayload,
+    UpdateTaskPayload,
+    run_mutation,
+)
+from graphql_api.schema.relay import parse_id, parse_ids, to_global_id
+from graphql_api.schema.types import Task
+
+MAX_LABELS = 20
+
+
+def _title(value: str) -> str:
+    return validation.text(value, ["input", "title"], max_length=200, what="the title")
+
+
+async def _assignee(
+    ctx: Context, workspace_id: uuid.UUID, global_id: str | None
+) -> uuid.UUID | None:
+    if global_id is None:
+        return None
+    user_id = parse_id(global_id, "User", ["input", "assigneeId"])
+    if await MembershipRepository(ctx.db).get_for(workspace_id, user_id) is None:
+        raise InvalidInput(
+            "the assignee must be a member of this workspace", field=["input", "assigneeId"]
+        )
+    return user_id
+
+
+async def _labels(
+    ctx: Context, workspace_id: uuid.UUID, global_ids: Sequence[str] | None
+) -> list[uuid.UUID]:
+    field = ["input", "labelIds"]
+    ids = list(dict.fromkeys(parse_ids(global_ids or [], "Label", field)))
+    if len(ids) > MAX_LABELS:
+        raise InvalidInput(f"a task carries at most {MAX_LABELS} labels", field=field)
+    if ids and await LabelRepository(ctx.db).missing_from(workspace_id, ids):
+        raise NotFound("no such label in this workspace", field=field)
+    return ids
+
+
+def _label_gids(ids: list[uuid.UUID]) -> list[str]:
+    return [to_global_id("Label", i) for i in sorted(ids)]
+
+
+async def _live_task(ctx: Context, global_id: str) -> TaskModel:
+    task: TaskModel = await find(ctx, ctx.loaders.tasks, global_id, "Task", ["input", "id"])
+    if task.deleted_at is not None:
+        raise NotFound("this task is deleted; restore it first", field=["input", "id"])
+    return task
+
+
+async def create_task(info: strawberry.Info, input: CreateTaskInput) -> CreateTaskPayload:
+    ctx: Context = info.context
+
+    async def action() -> CreateTaskPayload:
+        project = await find(
+            ctx, ctx.loaders.projects, input.project_id, "Project", ["input", "projectId"]
+        )
+        await authorize(ctx, project.workspace_id, policy.Action.WRITE_TASKS)
+        if project.archived_at is not None:
+            raise Conflict(
+                "the project is archived; unarchive it first", field=["input", "projectId"]
+            )
+        values: dict[str, Any] = {
+            "title": _title(input.title),
+            "description": description(input.description, ["input", "description"]),
+            "status": input.status or TaskStatus.TODO,
+            "priority": input.priority or TaskPriority.NONE,
+            "assignee_id": await _assignee(ctx, project.workspace_id, input.assignee_id),
+            "due_at": input.due_at,
+        }
+        label_ids = await _labels(ctx, project.workspace_id, input.label_ids)
+        number = await ProjectRepository(ctx.db).allocate_task_number(project.id)
+        repo = TaskRepository(ctx.db)
+        task = await repo.add(
+            TaskModel(
+                workspace_id=project.workspace_id,
+                project_id=project.id,
+                number=number,
+                created_by_id=ctx.viewer_id,
+                **values,
+            )
+        )
+        await repo.set_labels(task, label_ids)
+        changes = created({**values, "number": number})
+        if label_ids:
+            changes["labelIds"] = [None, _label_gids(label_ids)]
+        await audit.record(
+            ctx, "task.create", "Task", task.id, workspace_id=task.workspace_id, changes=changes
+        )
+        return CreateTaskPayload(task=Task.from_model(task))
+
+    return await run_mutation(ctx, CreateTaskPayload, action)
+
+
+async def update_task(info: strawberry.Info, input: UpdateTaskInput) -> UpdateTaskPayload:
+    ctx: Context = info.context
+
+    async def action() -> UpdateTaskPayload:
+        task = await _live_task(ctx, input.id)
+        await authorize(ctx, task.workspace_id, policy.Action.WRITE_TASKS)
+        check_version(task, input.expected_version, ["input", "expectedVersion"])
+        updates: dict[str, Any] = {}
+        if given(input.title):
+            updates["title"] = _title(required(input.title, ["input", "title"]))
+        if given(input.description):
+            updates["description"] = description(input.description, ["input", "description"])
+        if given(input.status):
+            updates["status"] = required(input.status, ["input", "status"])
+        if given(input.priority):
+            updates["priority"] = required(input.priority, ["input", "priority"])
+        if given(input.assignee_id):
+            updates["assignee_id"] = await _assignee(ctx, task.workspace_id, input.assignee_id)
+        if given(input.due_at):
+            updates["due_at"] = input.due_at
+        repo = TaskRepository(ctx.db)
+        changes = apply(task, updates)
+        if given(input.label_ids):
+            new_labels = await _labels(ctx, task.workspace_id, input.label_ids)
+            old_labels = await repo.label_ids(task.id)
+            if set(new_labels) != set(old_labels):
+                await repo.set_labels(task, new_labels)
+                changes["labelIds"] = [_label_gids(old_labels), _label_gids(new_labels)]
+        if changes:
+            task.updated_at = datetime.now(UTC)  # also when only labels changed: bumps version
+            await repo.flush(task)  # a concurrent update since we read it: CONFLICT
+            await audit.record(
+                ctx, "task.update", "Task", task.id, workspace_id=task.workspace_id, changes=changes
+            )
+        return UpdateTaskPayload(task=Task.from_model(task))
+
+    return await run_mutation(ctx, UpdateTaskPayload, action)
+
+
+async def delete_task(info: strawberry.Info, input: DeleteTaskInput) -> DeleteTaskPayload:
+    ctx: Context = info.context
+
+    async def action() -> DeleteTaskPayload:
+        task = await _live_task(ctx, input.id)
+        await authorize(ctx, task.workspace_id, policy.Action.WRITE_TASKS)
+        await TaskRepository(ctx.db).delete(task)
+        await audit.record(
+            ctx,
+            "task.delete",
+            "Task",
+            task.id,
+            workspace_id=task.workspace_id,
+            changes={"deletedAt": [None, task.deleted_at.isoformat() if task.deleted_at else None]},
+        )
+        return DeleteTaskPayload(task=Task.from_model(task))
+
+    return await run_mutation(ctx, DeleteTaskPayload, action)
+
+
+async def restore_task(info: strawberry.Info, input: RestoreTaskInput) -> RestoreTaskPayload:
+    ctx: Context = info.context
+
+    async def action() -> RestoreTaskPayload:
+        task: TaskModel = await find(ctx, ctx.loaders.tasks, input.id, "Task", ["input", "id"])
+        await authorize(ctx, task.workspace_id, policy.Action.WRITE_TASKS)
+        if task.deleted_at is not None:
+            deleted_at = task.deleted_at.isoformat()
+            await TaskRepository(ctx.db).restore(task)
+            await audit.record(
+                ctx,
+                "task.restore",
+                "Task",
+                task.id,
+                workspace_id=task.workspace_id,
+                changes={"deletedAt": [deleted_at, None]},
+            )
+        return RestoreTaskPayload(task=Task.from_model(task))
+
+    return await run_mutation(ctx, RestoreTaskPayload, action)
