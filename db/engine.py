@@ -10,6 +10,14 @@ from sqlalchemy.ext.asyncio import (
 )
 
 
+def server_settings(statement_timeout_ms: int, application_name: str) -> dict[str, str]:
+    settings = {"application_name": application_name}
+    if statement_timeout_ms > 0:
+        # A default for every connection; requests may tighten it with SET LOCAL.
+        settings["statement_timeout"] = str(statement_timeout_ms)
+    return settings
+
+
 def create_engine(
     url: str,
     *,
@@ -20,10 +28,6 @@ def create_engine(
     statement_timeout_ms: int = 5000,
     application_name: str = "graphql-api",
 ) -> AsyncEngine:
-    server_settings = {"application_name": application_name}
-    if statement_timeout_ms > 0:
-        # A default for every connection; requests may tighten it with SET LOCAL.
-        server_settings["statement_timeout"] = str(statement_timeout_ms)
     return create_async_engine(
         url,
         pool_size=pool_size,
@@ -31,7 +35,10 @@ def create_engine(
         pool_timeout=pool_timeout,
         pool_recycle=pool_recycle,
         pool_pre_ping=True,
-        connect_args={"server_settings": server_settings},
+        connect_args={
+            "server_settings": server_settings(statement_timeout_ms, application_name),
+            "timeout": 10,
+        },
     )
 
 

@@ -34,3 +34,8 @@ def parse(url: str) -> URL:
 
 def redacted(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The URL as asyncpg itself takes it (no SQLAlchemy driver name)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -15,24 +16,14 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
-from graphql_api.auth.tokens import read_access_token
+from graphql_api.auth.tokens import authenticate
 from graphql_api.context import Context
 from graphql_api.database import Database
+from graphql_api.fast.http import FastPathFront
 from graphql_api.schema import schema
 from graphql_api.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def authenticate(header: str | None, settings: Settings) -> tuple[uuid.UUID | None, bool]:
-    """(viewer id, whether a credential was presented and refused) from `Authorization`."""
-    if not header:
-        return None, False
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None, True
-    viewer_id = read_access_token(token.strip(), settings.secret_key)
-    return viewer_id, viewer_id is None
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -45,6 +36,10 @@ class GraphQLApp(GraphQL[Context, None]):
         self.settings = settings
         self.database = database
 
+    def encode_json(self, data: object) -> bytes:
+        # orjson: faster, and it embeds the fast path's PostgreSQL JSON (orjson.Fragment) as is.
+        return orjson.dumps(data)
+
     async def get_context(self, request: Request | WebSocket, response: Response | None) -> Context:  # type: ignore[override]
         assert self.database.sessionmaker is not None, "database not opened"
         viewer_id, bad_token = authenticate(request.headers.get("authorization"), self.settings)
@@ -53,6 +48,7 @@ class GraphQLApp(GraphQL[Context, None]):
             response=response,
             settings=self.settings,
             sessionmaker=self.database.sessionmaker,
+            read_scalar=self.database.read_scalar,
             viewer_id=viewer_id,
             bad_token=bad_token,
         )
@@ -68,6 +64,10 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if owned:
             await db.open()
+            # Everything loaded so far lives as long as the process: keep it out of the cyclic
+            # garbage collector's scans, which otherwise show up as latency spikes.
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
@@ -84,7 +84,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
         return JSONResponse({"status": "ready"})
 
     routes: list[Any] = [
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/graphql", FastPathFront(graphql, settings, db), methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),

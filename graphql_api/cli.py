@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from db.embedded import EmbeddedPostgres
-from db.urls import DatabaseUrlError, redacted
+from db.urls import DatabaseUrlError, asyncpg_dsn, redacted
 from graphql_api.settings import Settings, SettingsError
 
 
@@ -113,8 +113,6 @@ def database_url(settings: Settings) -> Iterator[str]:
 
 def check_reachable(url: str) -> None:
     import asyncpg
-
-    from graphql_api.seed.bulk import asyncpg_dsn
 
     async def probe() -> None:
         conn = await asyncpg.connect(asyncpg_dsn(url), timeout=5)

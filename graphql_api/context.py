@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
@@ -27,6 +28,8 @@ class Context:
     response: Response | None
     settings: Settings
     sessionmaker: async_sessionmaker[AsyncSession]
+    # Runs one read-only statement outside the unit of work (the fast path).
+    read_scalar: Callable[[str, tuple[Any, ...]], Awaitable[Any]]
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     # The signed-in user, from a valid bearer token.
     viewer_id: uuid.UUID | None = None

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from db.embedded import EmbeddedPostgres
-from db.engine import create_engine, create_sessionmaker
+from db.engine import create_engine, create_sessionmaker, server_settings
 from db.migrations import current_revision, head_revision, upgrade
+from db.urls import asyncpg_dsn
 from graphql_api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,6 +28,7 @@ class Database:
         self.settings = settings
         self.embedded: EmbeddedPostgres | None = None
         self.engine: AsyncEngine | None = None
+        self.read_pool: asyncpg.Pool | None = None
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
 
     async def open(self) -> None:
@@ -45,11 +49,33 @@ class Database:
             statement_timeout_ms=s.statement_timeout_ms,
         )
         self.sessionmaker = create_sessionmaker(self.engine)
+        # Single read statements (the fast path) go straight to asyncpg on a pool of their
+        # own: no BEGIN/ROLLBACK around them, no ping (a dead connection is retried instead),
+        # and none of the ORM's per-statement machinery.
+        self.read_pool = await asyncpg.create_pool(
+            asyncpg_dsn(url),
+            min_size=0,  # connect lazily, like the engine: start-up must not need the database
+            max_size=s.pool_size,
+            max_inactive_connection_lifetime=s.pool_recycle,
+            server_settings=server_settings(s.statement_timeout_ms, "graphql-api-read"),
+        )
+
+    async def read_scalar(self, sql: str, params: tuple[Any, ...]) -> Any:
+        """The one value of a read-only statement. A connection found dead (PostgreSQL was
+        restarted) is dropped by the pool and the statement tried once more on a fresh one."""
+        assert self.read_pool is not None, "database not opened"
+        try:
+            return await self.read_pool.fetchval(sql, *params)
+        except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError):
+            return await self.read_pool.fetchval(sql, *params)
 
     async def close(self) -> None:
         if self.engine is not None:
             await self.engine.dispose()
             self.engine = None
+        if self.read_pool is not None:
+            await self.read_pool.close()
+            self.read_pool = None
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
             self.embedded = None

@@ -39,6 +39,7 @@ class Settings:
     login_max_failures: int = 5
     login_max_failures_per_ip: int = 50
     login_window_s: int = 900
+    fast_path: bool = True
 
     @property
     def is_production(self) -> bool:
@@ -61,6 +62,11 @@ class Settings:
         values["secret_key"] = env.get("SECRET_KEY", DEV_SECRET)
         values["host"] = env.get("HOST", "127.0.0.1").strip()
         values["log_level"] = env.get("LOG_LEVEL", "info").strip().lower()
+        values["fast_path"] = env.get("FAST_PATH", "on").strip().lower() not in (
+            "0",
+            "off",
+            "false",
+        )
         settings = cls(**values)
         settings.validate()
         return settings

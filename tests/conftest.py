@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,17 +138,38 @@ def make_settings(**overrides: Any) -> Settings:
     return Settings(**{"database_url": "postgresql+asyncpg://unused/unused", **overrides})
 
 
-@pytest_asyncio.fixture
-async def client(connection: AsyncConnection) -> AsyncIterator[httpx.AsyncClient]:
+@asynccontextmanager
+async def joined_client(
+    connection: AsyncConnection, **settings: Any
+) -> AsyncIterator[httpx.AsyncClient]:
     """The real ASGI app, its sessions joined to the test's rolled-back transaction."""
-    settings = make_settings()
-    database = Database(settings)
+    config = make_settings(**settings)
+    database = Database(config)
     database.engine = connection.engine
     database.sessionmaker = bound_sessionmaker(connection)
-    app = create_app(settings, database=database)
+
+    async def read_scalar(sql: str, params: tuple[Any, ...]) -> Any:
+        # Inside the test's transaction, like every other statement.
+        return (await connection.exec_driver_sql(sql, params)).scalar_one()
+
+    database.read_scalar = read_scalar  # type: ignore[method-assign]
+    app = create_app(config, database=database)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
+
+
+@pytest_asyncio.fixture
+async def client(connection: AsyncConnection) -> AsyncIterator[httpx.AsyncClient]:
+    async with joined_client(connection) as http:
+        yield http
+
+
+@pytest_asyncio.fixture
+async def resolver_api(connection: AsyncConnection) -> AsyncIterator[Api]:
+    """The same app and data with the fast path off: every field through its resolver."""
+    async with joined_client(connection, fast_path=False) as http:
+        yield Api(http)
 
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,12 +7,13 @@ import uuid
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from db.urls import asyncpg_dsn
+
 RUN_ID = uuid.uuid4().hex[:8]
 PREFIX = f"gqlapi_test_{RUN_ID}"
 
 
-def dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+dsn = asyncpg_dsn
 
 
 def with_database(url: str, name: str) -> str:

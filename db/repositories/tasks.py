@@ -87,18 +87,24 @@ class TaskRepository(Repository[Task]):
             stmt = stmt.where(Task.search_vector.op("@@")(query))
         return stmt
 
+    @staticmethod
+    def labels_select() -> Select[Any]:
+        """Live labels of tasks, by name; callers narrow it to their task ids."""
+        return (
+            select(Label)
+            .join(TaskLabel, TaskLabel.label_id == Label.id)
+            .where(Label.deleted_at.is_(None))
+            .order_by(Label.name, Label.id)
+        )
+
     async def labels_of(self, task_ids: Sequence[uuid.UUID]) -> list[list[Label]]:
         """Each task's live labels, by name, in one statement."""
         if not task_ids:
             return []
-        rows = await self.db.execute(
-            select(TaskLabel.task_id, Label)
-            .join(Label, Label.id == TaskLabel.label_id)
-            .where(TaskLabel.task_id.in_(set(task_ids)), Label.deleted_at.is_(None))
-            .order_by(Label.name, Label.id)
-        )
+        stmt = self.labels_select().add_columns(TaskLabel.task_id)
+        rows = await self.db.execute(stmt.where(TaskLabel.task_id.in_(set(task_ids))))
         groups: dict[uuid.UUID, list[Label]] = defaultdict(list)
-        for task_id, label in rows.all():  # type: ignore[misc]
+        for label, task_id in rows.all():  # type: ignore[misc]
             groups[task_id].append(label)
         return [groups.get(t, []) for t in task_ids]
 

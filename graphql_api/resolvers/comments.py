@@ -9,7 +9,7 @@ from db.models import Comment as CommentModel
 from db.repositories import CommentRepository
 from graphql_api import audit, policy, validation
 from graphql_api.context import Context
-from graphql_api.resolvers.common import apply, authorize, check_version, find
+from graphql_api.resolvers.common import apply, authorize, check_version, find, save_version
 from graphql_api.schema.core_inputs import (
     CreateCommentInput,
     DeleteCommentInput,
@@ -69,7 +69,7 @@ async def update_comment(info: strawberry.Info, input: UpdateCommentInput) -> Up
         check_version(comment, input.expected_version, ["input", "expectedVersion"])
         changes = apply(comment, {"body": _body(input.body)})
         if changes:
-            await CommentRepository(ctx.db).flush(comment)
+            await save_version(CommentRepository(ctx.db), comment, input.expected_version)
             await audit.record(
                 ctx,
                 "comment.update",

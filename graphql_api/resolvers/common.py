@@ -53,6 +53,20 @@ def check_version(model: Any, expected: int | None, field: list[str]) -> None:
         )
 
 
+async def save_version(repo: Any, model: Any, expected: int | None) -> None:
+    """Write a changed versioned object. A concurrent change that committed after we read it
+    (the UPDATE finds the version moved on) is the same CONFLICT as a stale expectedVersion."""
+    try:
+        await repo.flush(model)
+    except Conflict as exc:
+        field = (
+            ["input", "expectedVersion"]
+            if given(expected) and expected is not None
+            else ["input", "id"]
+        )
+        raise Conflict(exc.message, field=field) from exc
+
+
 def description(value: str | None, field: list[str]) -> str | None:
     """Optional long text: trimmed, empty means none, at most 50,000 characters."""
     if value is None:

@@ -21,6 +21,7 @@ from graphql_api.resolvers.common import (
     find,
     given,
     required,
+    save_version,
 )
 from graphql_api.schema.core_inputs import (
     ArchiveProjectInput,
@@ -95,7 +96,7 @@ async def update_project(info: strawberry.Info, input: UpdateProjectInput) -> Up
             updates["description"] = description(input.description, ["input", "description"])
         changes = apply(project, updates)
         if changes:
-            await ProjectRepository(ctx.db).flush(project)
+            await save_version(ProjectRepository(ctx.db), project, input.expected_version)
             await audit.record(
                 ctx,
                 "project.update",

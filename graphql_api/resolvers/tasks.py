@@ -24,6 +24,7 @@ from graphql_api.resolvers.common import (
     find,
     given,
     required,
+    save_version,
 )
 from graphql_api.schema.core_inputs import (
     CreateTaskInput,
@@ -158,7 +159,7 @@ async def update_task(info: strawberry.Info, input: UpdateTaskInput) -> UpdateTa
                 changes["labelIds"] = [_label_gids(old_labels), _label_gids(new_labels)]
         if changes:
             task.updated_at = datetime.now(UTC)  # also when only labels changed: bumps version
-            await repo.flush(task)  # a concurrent update since we read it: CONFLICT
+            await save_version(repo, task, input.expected_version)
             await audit.record(
                 ctx, "task.update", "Task", task.id, workspace_id=task.workspace_id, changes=changes
             )

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
+from strawberry.extensions import ParserCache, ValidationCache
 
+from graphql_api.fast.extension import FastPath
 from graphql_api.resolvers import accounts as account_resolvers
 from graphql_api.resolvers import comments as comment_resolvers
 from graphql_api.resolvers import labels as label_resolvers
@@ -137,5 +139,12 @@ schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
     types=[User, Workspace, Project, Task, Label, Comment, AuditEvent],
-    extensions=[UnitOfWork, ErrorShaping],
+    extensions=[
+        # Factories: the caches themselves are module-level and shared by every request.
+        lambda: ParserCache(maxsize=1024),
+        lambda: ValidationCache(maxsize=1024),
+        UnitOfWork,
+        ErrorShaping,
+        FastPath,
+    ],
 )

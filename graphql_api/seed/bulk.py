@@ -18,6 +18,7 @@ import asyncpg
 
 from db.ids import uuid7
 from db.models import Role, TaskPriority, TaskStatus
+from db.urls import asyncpg_dsn
 from graphql_api.auth.passwords import hash_password
 
 BENCH_EMAIL = "bench@example.com"
@@ -38,10 +39,6 @@ class BulkResult:
 
 class AlreadySeeded(Exception):
     pass
-
-
-def asyncpg_dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
 async def seed_bulk(

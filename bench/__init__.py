@@ -1,0 +1,1 @@
+"""The benchmark harness: `make bench` (see README, Performance)."""

@@ -1,0 +1,370 @@
+"""`make bench`: seed (or reuse) the data set, start the server as users run it and the limit
+endpoint beside it, drive Q1-Q3 and M1 with wrk, and report requests/s, p50/p99, SQL statements
+per request, the ratio to the limit endpoint and the memory check, as Markdown and JSON."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+import psutil
+
+from bench import wrk
+from bench.operations import M1_CREATE, Q1_BOARD, Q2_TASK, Q3_DEEP
+from db.embedded import EmbeddedPostgres, default_data_dir
+from db.migrations import run_sync
+from db.urls import asyncpg_dsn
+from graphql_api.schema.relay import to_global_id
+from graphql_api.seed.bulk import BENCH_EMAIL, BENCH_PASSWORD, seed_bulk
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PREFIX = "bench"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def ensure_data(url: str, tasks: int) -> dict[str, Any]:
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        if not await conn.fetchval("SELECT 1 FROM workspaces WHERE slug = $1", f"{PREFIX}-1"):
+            print(f"seeding {tasks} tasks (10 workspaces x 10 projects) ...", flush=True)
+            result = await seed_bulk(url, tasks, 10, 10, PREFIX)
+            print(f"  seeded in {result.seconds:.1f} s", flush=True)
+        ws = await conn.fetchrow("SELECT id, slug FROM workspaces WHERE slug = $1", f"{PREFIX}-1")
+        project = await conn.fetchrow(
+            "SELECT id FROM projects WHERE workspace_id = $1 ORDER BY created_at, id LIMIT 1",
+            ws["id"],
+        )
+        task = await conn.fetchrow(
+            "SELECT id FROM tasks WHERE project_id = $1 AND assignee_id IS NOT NULL "
+            "ORDER BY number LIMIT 1 OFFSET 10",
+            project["id"],
+        )
+        labels = await conn.fetch(
+            "SELECT id FROM labels WHERE workspace_id = $1 ORDER BY name LIMIT 3", ws["id"]
+        )
+        actor = await conn.fetchval("SELECT id FROM users WHERE email = $1", BENCH_EMAIL)
+        counts = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM tasks) AS tasks, (SELECT count(*) FROM comments) AS comments"
+        )
+    finally:
+        await conn.close()
+    return {
+        "slug": ws["slug"],
+        "project": to_global_id("Project", project["id"]),
+        # M1 writes elsewhere, so the projects read stay as seeded from run to run.
+        "write_project": to_global_id("Project", writes["id"]),
+        "task": to_global_id("Task", task["id"]),
+        "labels": [to_global_id("Label", r["id"]) for r in labels],
+        "actor": str(actor),
+        "tasks": counts["tasks"],
+        "comments": counts["comments"],
+    }
+
+
+def operations(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        "Q1 board": {
+            "query": Q1_BOARD,
+            "operationName": "Board",
+            "variables": {"id": data["project"]},
+        },
+        "Q2 node(id)": {
+            "query": Q2_TASK,
+            "operationName": "Task",
+            "variables": {"id": data["task"]},
+        },
+        "Q3 deep": {"query": Q3_DEEP, "operationName": "Deep", "variables": {"slug": data["slug"]}},
+        "M1 createTask": {
+            "query": M1_CREATE,
+            "operationName": "Create",
+            "variables": {
+                "input": {
+                    "projectId": data["project"],
+                    "title": "Benchmark task",
+                    "labelIds": data["labels"],
+                }
+            },
+        },
+    }
+
+
+def start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def wait_up(url: str, proc: subprocess.Popen[bytes], body: dict[str, Any] | None = None) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{url} exited with {proc.returncode}")
+        try:
+            r = httpx.post(url, json=body) if body else httpx.get(url)
+            if r.status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up")
+
+
+def workers_rss(proc: subprocess.Popen[bytes]) -> int:
+    parent = psutil.Process(proc.pid)
+    procs = [parent, *parent.children(recursive=True)]
+    return sum(p.memory_info().rss for p in procs if p.is_running())
+
+
+async def sql_statements(url: str, ops: dict[str, dict[str, Any]], token: str) -> dict[str, int]:
+    """Statements per request, counted in-process on the same database with the real app."""
+    from sqlalchemy import event
+
+    from graphql_api.app import create_app
+    from graphql_api.settings import Settings
+
+    app = create_app(
+        Settings(database_url=url, secret_key=os.environ["BENCH_SECRET"], environment="production")
+    )
+    counts: dict[str, int] = {}
+    async with app.router.lifespan_context(app):
+        seen: list[str] = []
+        database = app.state.database
+        event.listen(
+            database.engine.sync_engine, "before_cursor_execute", lambda *a: seen.append(a[2])
+        )
+        read_scalar = database.read_scalar
+
+        async def counted(sql: str, params: tuple[Any, ...]) -> Any:
+            seen.append(sql)
+            return await read_scalar(sql, params)
+
+        database.read_scalar = counted
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            for name, body in ops.items():
+                await client.post(
+                    "/graphql", json=body, headers={"authorization": f"Bearer {token}"}
+                )
+                seen.clear()
+                r = await client.post(
+                    "/graphql", json=body, headers={"authorization": f"Bearer {token}"}
+                )
+                assert "errors" not in r.json(), r.text
+                counts[name] = len(
+                    [s for s in seen if not s.startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO"))]
+                )
+    return counts
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
+    parser.add_argument(
+        "--workers", type=int, default=2, help="server and limit workers (default 2)"
+    )
+    parser.add_argument("--connections", type=int, default=16, help="concurrent connections (16)")
+    parser.add_argument("--seconds", type=int, default=10, help="per operation and endpoint (10)")
+    parser.add_argument("--tasks", type=int, default=100_000, help="data set size when seeding")
+    parser.add_argument("--only", help="comma-separated operation prefixes, e.g. Q1,Q2")
+    args = parser.parse_args()
+    os.environ.setdefault("BENCH_SECRET", secrets.token_urlsafe(32))
+
+    embedded = None
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        embedded = EmbeddedPostgres(
+            Path(os.environ.get("BENCH_DATA_DIR", default_data_dir().parent / "bench-pgdata"))
+        )
+        url = embedded.start()
+    try:
+        run_sync(url, "upgrade", "head")
+        return _bench_sync(url, args)
+    finally:
+        if embedded:
+            embedded.stop()
+
+
+def _bench_sync(url: str, args: argparse.Namespace) -> int:
+    data = asyncio.run(ensure_data(url, args.tasks))
+    ops = operations(data)
+    if args.only:
+        wanted = tuple(args.only.split(","))
+        ops = {k: v for k, v in ops.items() if k.startswith(wanted)}
+    server_port, limit_port = free_port(), free_port()
+    server = start(
+        [
+            sys.executable,
+            "-m",
+            "graphql_api",
+            "serve",
+            "--port",
+            str(server_port),
+            "--workers",
+            str(args.workers),
+        ],
+        {
+            "DATABASE_URL": url,
+            "ENVIRONMENT": "production",
+            "SECRET_KEY": os.environ["BENCH_SECRET"],
+            "ACCESS_TOKEN_TTL_SECONDS": "7200",
+            "LOG_LEVEL": "warning",
+        },
+    )
+    limit = start(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.limit:app",
+            "--port",
+            str(limit_port),
+            "--workers",
+            str(args.workers),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--log-level",
+            "warning",
+        ],
+        {"LIMIT_DATABASE_URL": url, "LIMIT_ACTOR": data["actor"], "PYTHONPATH": str(ROOT)},
+    )
+    server_url, limit_url = (
+        f"http://127.0.0.1:{server_port}/graphql",
+        f"http://127.0.0.1:{limit_port}/graphql",
+    )
+    try:
+        wait_up(f"http://127.0.0.1:{server_port}/readyz", server)
+        wait_up(limit_url, limit, ops.get("Q2 node(id)") or next(iter(ops.values())))
+        login = httpx.post(
+            server_url,
+            json={
+                "query": "mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { accessToken } }",
+                "variables": {"e": BENCH_EMAIL, "p": BENCH_PASSWORD},
+            },
+        ).json()
+        token = login["data"]["login"]["accessToken"]
+        agreement = {}
+        for name, body in ops.items():
+            mine = httpx.post(
+                server_url, json=body, headers={"authorization": f"Bearer {token}"}
+            ).json()
+            theirs = httpx.post(limit_url, json=body).json()
+            assert "errors" not in mine, (name, mine)
+            agreement[name] = mine == theirs if not name.startswith("M") else "n/a (writes)"
+        statements = asyncio.run(sql_statements(url, ops, token))
+        results: dict[str, Any] = {}
+        for name, body in ops.items():
+            row: dict[str, Any] = {
+                "sql_statements": statements[name],
+                "same_answer_as_limit": agreement[name],
+            }
+            for label, target, tok in (("server", server_url, token), ("limit", limit_url, None)):
+                wrk.run(target, body, tok, seconds=2, connections=args.connections)  # warm-up
+                row[label] = asdict(
+                    wrk.run(target, body, tok, seconds=args.seconds, connections=args.connections)
+                )
+            row["rps_ratio"] = row["server"]["rps"] / row["limit"]["rps"]
+            row["p99_ratio"] = row["server"]["p99_ms"] / max(row["limit"]["p99_ms"], 0.001)
+            results[name] = row
+            print(
+                f"{name}: {row['server']['rps']:.0f} req/s vs limit {row['limit']['rps']:.0f} "
+                f"({row['rps_ratio']:.0%}), p99 {row['server']['p99_ms']:.1f} vs {row['limit']['p99_ms']:.1f} ms, "
+                f"{row['sql_statements']} SQL",
+                flush=True,
+            )
+        memory = memory_check(
+            server_url,
+            ops.get("Q2 node(id)") or next(iter(ops.values())),
+            token,
+            server,
+            args.connections,
+        )
+    finally:
+        for proc in (server, limit):
+            proc.terminate()
+            proc.wait(timeout=30)
+    report = {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "settings": vars(args)
+        | {"tasks_in_database": data["tasks"], "comments_in_database": data["comments"]},
+        "operations": results,
+        "memory": memory,
+    }
+    write_report(report)
+    return 0
+
+
+def memory_check(
+    url: str, body: dict[str, Any], token: str, server: subprocess.Popen[bytes], connections: int
+) -> dict[str, Any]:
+    """RSS of the server's processes after 1,000 and after 10,000 requests."""
+    done = 0
+    marks: dict[str, Any] = {}
+    for target in (1_000, 10_000):
+        while done < target:
+            done += wrk.run(url, body, token, seconds=1, connections=connections).requests
+        marks[f"rss_after_{target}"] = workers_rss(server)
+        marks[f"requests_at_{target}"] = done
+    marks["growth"] = marks["rss_after_10000"] / marks["rss_after_1000"] - 1
+    print(
+        f"memory: {marks['rss_after_1000'] / 2**20:.1f} MiB after {marks['requests_at_1000']} requests, "
+        f"{marks['rss_after_10000'] / 2**20:.1f} MiB after {marks['requests_at_10000']} ({marks['growth']:+.1%})"
+    )
+    return marks
+
+
+def write_report(report: dict[str, Any]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = report["at"].replace(":", "").replace("-", "")
+    (RESULTS / f"{stamp}.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    lines = [
+        f"# Benchmark {report['at']}",
+        "",
+        f"{report['machine']['cpus']} CPUs, {report['settings']['workers']} workers each, "
+        f"{report['settings']['connections']} connections, {report['settings']['seconds']} s per run, "
+        f"{report['settings']['tasks_in_database']} tasks in the database.",
+        "",
+        "| operation | req/s | limit req/s | ratio | p50 ms | p99 ms | limit p99 ms | p99 ratio | SQL/request | same answer |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for name, row in report["operations"].items():
+        s, lim = row["server"], row["limit"]
+        lines.append(
+            f"| {name} | {s['rps']:.0f} | {lim['rps']:.0f} | {row['rps_ratio']:.0%} | {s['p50_ms']:.2f} | "
+            f"{s['p99_ms']:.2f} | {lim['p99_ms']:.2f} | {row['p99_ratio']:.2f} | {row['sql_statements']} | "
+            f"{row['same_answer_as_limit']} |"
+        )
+    m = report["memory"]
+    lines += [
+        "",
+        f"Memory (server processes): {m['rss_after_1000'] / 2**20:.1f} MiB after "
+        f"{m['requests_at_1000']} requests, {m['rss_after_10000'] / 2**20:.1f} MiB after "
+        f"{m['requests_at_10000']} ({m['growth']:+.1%}).",
+    ]
+    (RESULTS / f"{stamp}.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / "latest.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

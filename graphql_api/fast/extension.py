@@ -1,0 +1,58 @@
+"""The schema extension that runs compiled queries instead of the resolvers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from graphql import ExecutionResult as GraphQLExecutionResult
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
+
+from graphql_api.context import Context
+from graphql_api.fast.compiler import Compiler
+from graphql_api.fast.plans import PLANS, plan_key
+from graphql_api.fast.sql import Unsupported
+
+log = logging.getLogger(__name__)
+
+
+class FastPath(SchemaExtension):
+    async def on_execute(self) -> AsyncIterator[None]:
+        ec = self.execution_context
+        ctx: Context = ec.context
+        if (
+            ctx.settings.fast_path
+            and ec.operation_type == OperationType.QUERY
+            and ctx.viewer_id is not None
+            and not ctx.bad_token
+            and ec.graphql_document is not None
+        ):
+            plan = self._plan(ctx)
+            if plan is not None:
+                sql, values = plan
+                text = await ctx.read_scalar(sql, tuple(values))
+                ec.result = GraphQLExecutionResult(data=orjson.Fragment(text), errors=None)  # type: ignore[arg-type]
+        yield
+
+    def _plan(self, ctx: Context) -> tuple[str, list[Any]] | None:
+        ec = self.execution_context
+        key = plan_key(ec.query, ec.operation_name, ec.variables, ctx.viewer_id)
+        if key is None:
+            return None
+        cached = PLANS.get(key)
+        if cached is not False:
+            return cached  # type: ignore[return-value]
+        schema = ec.schema._schema  # the graphql-core schema
+        assert ec.graphql_document is not None and ctx.viewer_id is not None
+        try:
+            plan: tuple[str, list[Any]] | None = Compiler(
+                schema, ec.graphql_document, ec.operation_name, ec.variables, ctx.viewer_id, ctx.db
+            ).compile()
+        except Unsupported as exc:
+            log.debug("fast path declined: %s", exc)
+            plan = None
+        PLANS.put(key, plan)
+        return plan

@@ -1,0 +1,48 @@
+"""Compiled plans, cached: shared by the executor extension that makes them and the HTTP front
+that answers from them."""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from typing import Any
+
+import orjson
+
+PLAN_CACHE_SIZE = 1024
+
+
+class PlanCache:
+    """Compiled statements by (document, operation, variables, viewer): the SQL text depends
+    only on the structure, so PostgreSQL's prepared statements are reused across variables;
+    the values are bound per request. A miss that cannot compile is remembered too."""
+
+    def __init__(self, size: int = PLAN_CACHE_SIZE) -> None:
+        self.size = size
+        self.entries: OrderedDict[Any, tuple[str, list[Any]] | None] = OrderedDict()
+
+    def get(self, key: Any) -> tuple[str, list[Any]] | bool | None:
+        if key in self.entries:
+            self.entries.move_to_end(key)
+            return self.entries[key]
+        return False
+
+    def put(self, key: Any, plan: tuple[str, list[Any]] | None) -> None:
+        self.entries[key] = plan
+        if len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+
+
+PLANS = PlanCache()
+
+
+def plan_key(query: Any, operation: Any, variables: Any, viewer: uuid.UUID | None) -> Any:
+    """What a compiled plan depends on. The viewer is part of it: the statement's parameters
+    carry the viewer's id (their workspaces are the authorization boundary)."""
+    if not isinstance(query, str) or not (operation is None or isinstance(operation, str)):
+        return None
+    try:
+        encoded = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return None
+    return (query, operation, encoded, viewer)

@@ -1,0 +1,99 @@
+"""Budgets a benchmark would only hint at, checked as counts: SQL statements per request do not
+grow with page sizes, and no request leaves a connection checked out."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from bench.operations import Q1_BOARD, Q2_TASK, Q3_DEEP
+from db.session import DbSession
+from graphql_api.app import create_app
+from tests.conftest import SqlCounter, make_settings
+from tests.gql import Api, comment, label, project, task
+from tests.test_task_lists import bulk_tasks
+
+
+def sized(query: str, sizes: dict[int, int]) -> str:
+    """The query with other page sizes: {50: 4} turns `first: 50` into `first: 4`."""
+    return re.sub(
+        r"first: (\d+)", lambda m: f"first: {sizes.get(int(m.group(1)), m.group(1))}", query
+    )
+
+
+async def seed(api: Api, db: DbSession) -> dict[str, Any]:
+    owner = await api.register()
+    ws = await api.workspace(owner)
+    projects = [await project(api, owner, ws["id"], f"P{i}X") for i in range(3)]
+    bug = await label(api, owner, ws["id"], "bug")
+    for p in projects:
+        await bulk_tasks(db, p["id"], ws["id"], 30, [owner.id], [bug["id"]])
+    t = await task(api, owner, projects[0]["id"], labelIds=[bug["id"]], assigneeId=owner.id)
+    for i in range(4):
+        await comment(api, owner, t["id"], f"c{i}")
+    return {"owner": owner, "ws": ws, "project": projects[0], "task": t}
+
+
+@pytest.mark.parametrize("path", ["fast", "resolvers"])
+async def test_statements_per_request_are_constant_in_page_size(
+    api: Api, resolver_api: Api, db: DbSession, sql_counter: SqlCounter, path: str
+) -> None:
+    w = await seed(api, db)
+    client = api if path == "fast" else resolver_api
+    token = w["owner"].token
+    counts: dict[str, set[int]] = {"Q1": set(), "Q2": set(), "Q3": set()}
+    for small, large in ((2, 3), (20, 30)):
+        cases = {
+            "Q1": (sized(Q1_BOARD, {50: small * 2}), {"id": w["project"]["id"]}),
+            "Q2": (Q2_TASK, {"id": w["task"]["id"]}),
+            "Q3": (sized(Q3_DEEP, {10: small, 20: large, 3: small}), {"slug": w["ws"]["slug"]}),
+        }
+        for name, (query, variables) in cases.items():
+            sql_counter.reset()
+            await client.ok(query, variables, token)
+            counts[name].add(sql_counter.count)
+    expected = {
+        "fast": {"Q1": {1}, "Q2": {1}, "Q3": {1}},
+        # Resolvers: Q1 project, tasks, assignees, labels, comment counts (no totalCount);
+        # Q2 task, project (identifier), assignee, labels; Q3 workspace, projects, tasks,
+        # comments, authors.
+        "resolvers": {"Q1": {5}, "Q2": {4}, "Q3": {5}},
+    }
+    assert counts == expected[path]
+
+
+async def test_no_request_leaves_a_connection_checked_out(fresh_database_url: str) -> None:
+    app = create_app(make_settings(database_url=fresh_database_url, pool_size=3, max_overflow=0))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            api = Api(http)
+            owner = await api.register()
+            ws = await api.workspace(owner)
+            proj = await project(api, owner, ws["id"])
+            kinds = [
+                lambda: api.post(Q1_BOARD, {"id": proj["id"]}, owner.token),  # fast path
+                lambda: api.post(
+                    "{ workspaces { nodes { auditEvents { totalCount } } } }", None, owner.token
+                ),
+                lambda: task(api, owner, proj["id"]),  # a mutation that commits
+                lambda: api.post(
+                    'mutation { createTask(input: {projectId: "nope", title: "x"}) { userErrors { code } } }',
+                    None,
+                    owner.token,
+                ),
+                lambda: api.post("{ syntax error", None, owner.token),
+                lambda: api.post("{ viewer { id } }", None, "bad-token"),
+            ]
+            # Rounds of more concurrent requests than the pools hold: a leak would exhaust them
+            # (and time out), a clean run leaves nothing checked out.
+            for _ in range(3):
+                for make in kinds:
+                    await asyncio.gather(*(make() for _ in range(8)))
+            database = app.state.database
+            assert database.engine.pool.checkedout() == 0
+            assert database.read_pool.get_size() - database.read_pool.get_idle_size() == 0
