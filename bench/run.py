@@ -49,8 +49,8 @@ async def ensure_data(url: str, tasks: int) -> dict[str, Any]:
             result = await seed_bulk(url, tasks, 10, 10, PREFIX)
             print(f"  seeded in {result.seconds:.1f} s", flush=True)
         ws = await conn.fetchrow("SELECT id, slug FROM workspaces WHERE slug = $1", f"{PREFIX}-1")
-        project = await conn.fetchrow(
-            "SELECT id FROM projects WHERE workspace_id = $1 ORDER BY created_at, id LIMIT 1",
+        project, writes = await conn.fetch(
+            "SELECT id FROM projects WHERE workspace_id = $1 ORDER BY created_at, id LIMIT 2",
             ws["id"],
         )
         task = await conn.fetchrow(

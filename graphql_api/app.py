@@ -4,23 +4,31 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 
 from graphql_api.auth.tokens import authenticate
 from graphql_api.context import Context
 from graphql_api.database import Database
-from graphql_api.fast.http import FastPathFront
-from graphql_api.schema import schema
+from graphql_api.http_front import GraphQLFront
+from graphql_api.limits.rate import RateLimiter
+from graphql_api.schema import build_schema
+from graphql_api.schema.errors import shape_errors
 from graphql_api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,12 +37,32 @@ log = logging.getLogger(__name__)
 class GraphQLApp(GraphQL[Context, None]):
     def __init__(self, settings: Settings, database: Database) -> None:
         super().__init__(
-            schema,
-            graphql_ide="graphiql" if not settings.is_production else None,
+            build_schema(settings),
+            graphql_ide="graphiql" if settings.graphiql_enabled else None,
             allow_queries_via_get=True,
         )
         self.settings = settings
         self.database = database
+        self._limiter: RateLimiter | None = None
+
+    def limiter(self) -> RateLimiter:
+        """One per app; made on first use, once the database is open."""
+        if self._limiter is None:
+            assert self.database.sessionmaker is not None, "database not opened"
+            self._limiter = RateLimiter(
+                self.database.sessionmaker,
+                self.settings.rate_limit_points,
+                self.settings.rate_limit_window_s,
+            )
+        return self._limiter
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        if result.errors:
+            request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+            result.errors = shape_errors(result.errors, request_id, self.settings.is_production)
+        return await super().process_result(request, result)
 
     def encode_json(self, data: object) -> bytes:
         # orjson: faster, and it embeds the fast path's PostgreSQL JSON (orjson.Fragment) as is.
@@ -43,15 +71,19 @@ class GraphQLApp(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Response | None) -> Context:  # type: ignore[override]
         assert self.database.sessionmaker is not None, "database not opened"
         viewer_id, bad_token = authenticate(request.headers.get("authorization"), self.settings)
-        return Context(
+        context = Context(
             request=request,
             response=response,
             settings=self.settings,
             sessionmaker=self.database.sessionmaker,
             read_scalar=self.database.read_scalar,
+            limiter=self.limiter(),
+            deadline=time.monotonic() + self.settings.request_timeout_s,
             viewer_id=viewer_id,
             bad_token=bad_token,
         )
+        request.state.request_id = context.request_id  # for the errors of this request
+        return context
 
 
 def create_app(settings: Settings, *, database: Database | None = None) -> Starlette:
@@ -84,12 +116,28 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
         return JSONResponse({"status": "ready"})
 
     routes: list[Any] = [
-        Route("/graphql", FastPathFront(graphql, settings, db), methods=["GET", "POST"]),
+        Route(
+            "/graphql",
+            GraphQLFront(graphql, settings, db, graphql.limiter),
+            methods=["GET", "POST"],
+        ),
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    middleware = []
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type"],
+                expose_headers=["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"],
+                max_age=600,
+            )
+        )
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.database = db
     return app
 

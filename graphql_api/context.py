@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from graphql_api.errors import unauthenticated
 from graphql_api.settings import Settings
 
 if TYPE_CHECKING:
+    from graphql_api.limits.extension import Cost
+    from graphql_api.limits.rate import RateLimiter
     from graphql_api.loaders import Loaders
 
 
@@ -30,11 +33,16 @@ class Context:
     sessionmaker: async_sessionmaker[AsyncSession]
     # Runs one read-only statement outside the unit of work (the fast path).
     read_scalar: Callable[[str, tuple[Any, ...]], Awaitable[Any]]
+    limiter: RateLimiter
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # time.monotonic() by which the request must be done (GraphQLFront enforces it too).
+    deadline: float = field(default_factory=lambda: time.monotonic() + 60)
     # The signed-in user, from a valid bearer token.
     viewer_id: uuid.UUID | None = None
     # A token was presented but is not valid (expired, forged, malformed).
     bad_token: bool = False
+    # What the operation was estimated to cost (set by the Limits extension).
+    cost: Cost | None = None
     # Opened by the UnitOfWork extension for the length of one operation.
     _db: DbSession | None = None
 

@@ -40,6 +40,30 @@ class Settings:
     login_max_failures_per_ip: int = 50
     login_window_s: int = 900
     fast_path: bool = True
+    # Protections against hostile clients (README, Security).
+    max_depth: int = 15
+    max_aliases: int = 30
+    max_directives: int = 50
+    max_tokens: int = 2000
+    max_document_chars: int = 20_000
+    max_body_bytes: int = 1024 * 1024
+    batching: bool = False
+    max_batch: int = 10
+    max_nodes: int = 50_000
+    rate_limit_points: int = 5000
+    rate_limit_window_s: int = 3600
+    request_timeout_s: float = 15.0
+    introspection: bool | None = None  # None: on in development, off in production
+    graphiql: bool | None = None  # likewise
+    cors_origins: tuple[str, ...] = ()
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return (not self.is_production) if self.introspection is None else self.introspection
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return (not self.is_production) if self.graphiql is None else self.graphiql
 
     @property
     def is_production(self) -> bool:
@@ -103,7 +127,26 @@ _NUMERIC: tuple[tuple[str, str, type], ...] = (
     ("LOGIN_MAX_FAILURES", "login_max_failures", int),
     ("LOGIN_MAX_FAILURES_PER_IP", "login_max_failures_per_ip", int),
     ("LOGIN_WINDOW_SECONDS", "login_window_s", int),
+    ("MAX_QUERY_DEPTH", "max_depth", int),
+    ("MAX_ALIASES", "max_aliases", int),
+    ("MAX_DIRECTIVES", "max_directives", int),
+    ("MAX_TOKENS", "max_tokens", int),
+    ("MAX_DOCUMENT_CHARS", "max_document_chars", int),
+    ("MAX_BODY_BYTES", "max_body_bytes", int),
+    ("MAX_BATCH", "max_batch", int),
+    ("MAX_NODES", "max_nodes", int),
+    ("RATE_LIMIT_POINTS", "rate_limit_points", int),
+    ("RATE_LIMIT_WINDOW_SECONDS", "rate_limit_window_s", int),
+    ("REQUEST_TIMEOUT_SECONDS", "request_timeout_s", float),
 )
+_SWITCHES = (
+    ("FAST_PATH", "fast_path"),
+    ("BATCHING", "batching"),
+    ("INTROSPECTION", "introspection"),
+    ("GRAPHIQL", "graphiql"),
+)
+_ON = ("1", "on", "true", "yes")
+_OFF = ("0", "off", "false", "no")
 
 
 def _parse_number(name: str, raw: str, kind: type) -> int | float:

@@ -15,6 +15,7 @@ from db.repositories import UserRepository
 from db.session import DbSession
 from graphql_api.auth.tokens import ALGORITHM, AUDIENCE, ISSUER
 from graphql_api.settings import DEV_SECRET
+from tests.conftest import live_client
 from tests.gql import PASSWORD, REGISTER, Api, error_codes
 
 VIEWER = "{ viewer { id email displayName } }"
@@ -235,18 +236,39 @@ async def test_login_throttling_per_account(live_api: Api) -> None:
     assert body["data"]["login"]["userErrors"][0]["code"] == "RATE_LIMITED"
 
 
-async def test_aliased_logins_in_one_request_cannot_try_100_passwords(live_api: Api) -> None:
-    account = await live_api.register()
+def hundred_logins(email: str) -> str:
     fields = "\n".join(
-        f'a{i}: login(input: {{email: "{account.email}", password: "guess-{i:03d}"}}) '
+        f'a{i}: login(input: {{email: "{email}", password: "guess-{i:03d}"}}) '
         "{ accessToken userErrors { code } }"
         for i in range(99)
     )
     fields += (
-        f'\nlast: login(input: {{email: "{account.email}", password: "{PASSWORD}"}}) '
+        f'\nlast: login(input: {{email: "{email}", password: "{PASSWORD}"}}) '
         "{ accessToken userErrors { code } }"
     )
-    body = await live_api.post(f"mutation {{ {fields} }}")
+    return f"mutation {{ {fields} }}"
+
+
+async def test_aliased_logins_in_one_request_cannot_try_100_passwords(live_api: Api) -> None:
+    account = await live_api.register()
+    # Refused whole by the document limits (tokens, aliases): not one password is tried...
+    body = await live_api.post(hundred_logins(account.email))
+    assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    # ...so the account is not even locked.
+    assert (await live_api.ok(LOGIN, {"email": account.email, "password": PASSWORD}))["login"][
+        "accessToken"
+    ]
+
+
+async def test_with_the_document_limits_raised_throttling_still_stops_them(
+    fresh_database_url: str,
+) -> None:
+    async with live_client(
+        fresh_database_url, max_aliases=200, max_tokens=50_000, max_document_chars=100_000
+    ) as http:
+        api = Api(http)
+        account = await api.register()
+        body = await api.post(hundred_logins(account.email))
     codes = [v["userErrors"][0]["code"] if v["userErrors"] else "OK" for v in body["data"].values()]
     assert codes.count("INVALID_CREDENTIALS") == 5
     assert codes.count("RATE_LIMITED") == 95

@@ -32,7 +32,10 @@ async def test_graphiql_in_development(client: httpx.AsyncClient) -> None:
 async def test_viewer_is_null_when_anonymous(client: httpx.AsyncClient) -> None:
     response = await client.post("/graphql", json={"query": "{ viewer { id } }"})
     assert response.status_code == 200
-    assert response.json() == {"data": {"viewer": None}}
+    assert response.json() == {
+        "data": {"viewer": None},
+        "extensions": {"cost": {"requestedNodes": 0, "points": 1}},
+    }
 
 
 async def _readyz(database_url: str) -> httpx.Response:

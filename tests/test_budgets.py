@@ -61,7 +61,7 @@ async def test_statements_per_request_are_constant_in_page_size(
         # Resolvers: Q1 project, tasks, assignees, labels, comment counts (no totalCount);
         # Q2 task, project (identifier), assignee, labels; Q3 workspace, projects, tasks,
         # comments, authors.
-        "resolvers": {"Q1": {5}, "Q2": {4}, "Q3": {5}},
+        "resolvers": {"Q1": {6}, "Q2": {5}, "Q3": {6}},
     }
     assert counts == expected[path]
 

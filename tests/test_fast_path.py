@@ -296,18 +296,18 @@ async def test_plan_cache_keeps_viewers_apart(api: Api, db: DbSession, role: str
 async def test_a_repeated_query_is_answered_from_its_plan(
     api: Api, db: DbSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from graphql_api.schema import schema
+    from graphql_api.schema import Schema
 
     w = await world(api, db)
     calls = 0
-    original = schema.execute
+    original = Schema.execute
 
-    async def counting(*args: Any, **kwargs: Any) -> Any:
+    async def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
         nonlocal calls
         calls += 1
-        return await original(*args, **kwargs)
+        return await original(self, *args, **kwargs)
 
-    monkeypatch.setattr(schema, "execute", counting)
+    monkeypatch.setattr(Schema, "execute", counting)
     query = "query($id: ID!) { node(id: $id) { ... on Task { title labels { name } } } }"
     responses = [
         await api.http.post(
@@ -323,8 +323,12 @@ async def test_a_repeated_query_is_answered_from_its_plan(
     assert responses[0].json() == {
         "data": {
             "node": {"title": "Login fails on Safari", "labels": [{"name": "bug"}, {"name": "ui"}]}
-        }
+        },
+        "extensions": {"cost": {"requestedNodes": 0, "points": 1}},
     }
+    # Both paths charge the rate limit and say so.
+    remaining = [int(r.headers["x-ratelimit-remaining"]) for r in responses]
+    assert remaining == sorted(remaining, reverse=True) and remaining[0] > remaining[-1]
     # Another viewer, or a bad token, never gets the cached answer.
     outsider = await api.register()
     assert (await api.ok(query, {"id": w["t1"]["id"]}, outsider.token))["node"] is None

@@ -103,9 +103,9 @@ async def test_no_project_task_label_comment_or_event_of_another_workspace(api: 
             "totalCount"
         ] == 0
     everything = await api.ok(
-        "{ workspaces { nodes { projects(includeArchived: true) { nodes { key tasks(first: 100) { nodes { title labels { name } "
-        "comments { nodes { body } } history { nodes { action changes } } } } } } labels { nodes { name } } "
-        "auditEvents(first: 100) { nodes { action changes entityId } } } } }",
+        "{ workspaces(first: 10) { nodes { projects(first: 10, includeArchived: true) { nodes { key tasks(first: 20) { nodes { title labels { name } "
+        "comments(first: 5) { nodes { body } } history(first: 5) { nodes { action changes } } } } } } labels(first: 10) { nodes { name } } "
+        "auditEvents(first: 50) { nodes { action changes entityId } } } } }",
         token=alice.token,
     )
     dump = json.dumps(everything)

@@ -7,6 +7,7 @@ from db.models.enums import Role, TaskPriority, TaskStatus
 from db.models.label import Label
 from db.models.login_throttle import LoginThrottle
 from db.models.project import Project
+from db.models.rate_limit import RateLimit
 from db.models.refresh_token import RefreshToken
 from db.models.task import Task, TaskLabel
 from db.models.user import User
@@ -20,6 +21,7 @@ __all__ = [
     "LoginThrottle",
     "Membership",
     "Project",
+    "RateLimit",
     "RefreshToken",
     "Role",
     "Task",

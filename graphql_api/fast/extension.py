@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 import orjson
 from graphql import ExecutionResult as GraphQLExecutionResult
@@ -13,7 +12,7 @@ from strawberry.types.graphql import OperationType
 
 from graphql_api.context import Context
 from graphql_api.fast.compiler import Compiler
-from graphql_api.fast.plans import PLANS, plan_key
+from graphql_api.fast.plans import PLANS, Plan, plan_key
 from graphql_api.fast.sql import Unsupported
 
 log = logging.getLogger(__name__)
@@ -24,7 +23,8 @@ class FastPath(SchemaExtension):
         ec = self.execution_context
         ctx: Context = ec.context
         if (
-            ctx.settings.fast_path
+            ec.result is None  # not refused already (cost or rate limit)
+            and ctx.settings.fast_path
             and ec.operation_type == OperationType.QUERY
             and ctx.viewer_id is not None
             and not ctx.bad_token
@@ -32,12 +32,12 @@ class FastPath(SchemaExtension):
         ):
             plan = self._plan(ctx)
             if plan is not None:
-                sql, values = plan
+                sql, values, _ = plan
                 text = await ctx.read_scalar(sql, tuple(values))
                 ec.result = GraphQLExecutionResult(data=orjson.Fragment(text), errors=None)  # type: ignore[arg-type]
         yield
 
-    def _plan(self, ctx: Context) -> tuple[str, list[Any]] | None:
+    def _plan(self, ctx: Context) -> Plan | None:
         ec = self.execution_context
         key = plan_key(ec.query, ec.operation_name, ec.variables, ctx.viewer_id)
         if key is None:
@@ -48,9 +48,10 @@ class FastPath(SchemaExtension):
         schema = ec.schema._schema  # the graphql-core schema
         assert ec.graphql_document is not None and ctx.viewer_id is not None
         try:
-            plan: tuple[str, list[Any]] | None = Compiler(
+            sql, values = Compiler(
                 schema, ec.graphql_document, ec.operation_name, ec.variables, ctx.viewer_id, ctx.db
             ).compile()
+            plan: Plan | None = (sql, values, ctx.cost)
         except Unsupported as exc:
             log.debug("fast path declined: %s", exc)
             plan = None

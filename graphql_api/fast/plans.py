@@ -11,6 +11,9 @@ import orjson
 
 PLAN_CACHE_SIZE = 1024
 
+# SQL, its parameters, and what the operation costs (graphql_api.limits.extension.Cost).
+Plan = tuple[str, list[Any], Any]
+
 
 class PlanCache:
     """Compiled statements by (document, operation, variables, viewer): the SQL text depends
@@ -19,15 +22,15 @@ class PlanCache:
 
     def __init__(self, size: int = PLAN_CACHE_SIZE) -> None:
         self.size = size
-        self.entries: OrderedDict[Any, tuple[str, list[Any]] | None] = OrderedDict()
+        self.entries: OrderedDict[Any, Plan | None] = OrderedDict()
 
-    def get(self, key: Any) -> tuple[str, list[Any]] | bool | None:
+    def get(self, key: Any) -> Plan | bool | None:
         if key in self.entries:
             self.entries.move_to_end(key)
             return self.entries[key]
         return False
 
-    def put(self, key: Any, plan: tuple[str, list[Any]] | None) -> None:
+    def put(self, key: Any, plan: Plan | None) -> None:
         self.entries[key] = plan
         if len(self.entries) > self.size:
             self.entries.popitem(last=False)

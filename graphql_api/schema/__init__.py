@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
 
 from graphql_api.fast.extension import FastPath
+from graphql_api.limits.extension import Limits
 from graphql_api.resolvers import accounts as account_resolvers
 from graphql_api.resolvers import comments as comment_resolvers
 from graphql_api.resolvers import labels as label_resolvers
@@ -16,7 +19,6 @@ from graphql_api.resolvers import projects as project_resolvers
 from graphql_api.resolvers import tasks as task_resolvers
 from graphql_api.resolvers import workspaces as workspace_resolvers
 from graphql_api.resolvers.viewer import resolve_viewer
-from graphql_api.schema.errors import ErrorShaping
 from graphql_api.schema.payloads import (
     AddMemberPayload,
     ArchiveProjectPayload,
@@ -43,6 +45,7 @@ from graphql_api.schema.permissions import AUTHENTICATED
 from graphql_api.schema.relay import Connection, Node
 from graphql_api.schema.types import AuditEvent, Comment, Label, Project, Task, User, Workspace
 from graphql_api.schema.unit_of_work import UnitOfWork
+from graphql_api.settings import Settings
 
 
 @strawberry.type
@@ -135,16 +138,32 @@ class Mutation:
     )
 
 
-schema = strawberry.Schema(
-    query=Query,
-    mutation=Mutation,
-    types=[User, Workspace, Project, Task, Label, Comment, AuditEvent],
-    extensions=[
-        # Factories: the caches themselves are module-level and shared by every request.
-        lambda: ParserCache(maxsize=1024),
-        lambda: ValidationCache(maxsize=1024),
-        UnitOfWork,
-        ErrorShaping,
-        FastPath,
-    ],
-)
+class Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Client errors are not server errors: the ErrorShaping extension logs the unexpected
+        ones, with their request id."""
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    """The schema, configured for a server's settings (the SDL is the same for all)."""
+    settings = settings or Settings()
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[User, Workspace, Project, Task, Label, Comment, AuditEvent],
+        config=StrawberryConfig(
+            disable_field_suggestions=settings.is_production,
+            batching_config={"max_operations": settings.max_batch} if settings.batching else None,
+        ),
+        extensions=[
+            Limits,  # first: it adds the validation rules the caches below key on
+            # Factories: the caches themselves are module-level and shared by every request.
+            lambda: ParserCache(maxsize=1024),
+            lambda: ValidationCache(maxsize=1024),
+            UnitOfWork,
+            FastPath,
+        ],
+    )
+
+
+schema = build_schema()

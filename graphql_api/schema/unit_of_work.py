@@ -7,9 +7,12 @@ the operation ends, so none outlives it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
@@ -19,11 +22,25 @@ if TYPE_CHECKING:
     from graphql_api.context import Context
 
 
+def _statement_timeout(context: Context) -> Callable[[Any, Any, Connection], None]:
+    """Every transaction of the request runs under SET LOCAL statement_timeout: the configured
+    limit, or less when the request's deadline is nearer, so no statement outlives it."""
+
+    def after_begin(session: Any, transaction: Any, connection: Connection) -> None:
+        left_ms = int((context.deadline - time.monotonic()) * 1000)
+        limit = context.settings.statement_timeout_ms
+        timeout = max(1, min(left_ms, limit) if limit > 0 else left_ms)
+        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {timeout}")
+
+    return after_begin
+
+
 class UnitOfWork(SchemaExtension):
     async def on_operation(self) -> AsyncIterator[None]:
         context: Context = self.execution_context.context
         async with context.sessionmaker() as session:
             context._db = DbSession(session)
+            event.listen(session.sync_session, "after_begin", _statement_timeout(context))
             try:
                 yield
                 result = self.execution_context.result

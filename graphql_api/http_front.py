@@ -1,0 +1,183 @@
+"""Everything /graphql does before the GraphQL executor: transport rules (JSON only, a body size
+limit, CSRF-safe content types), the request deadline, and the fast path's cached plans.
+
+A POSTed query whose compiled plan is cached (parsed, validated, costed and compiled before, for
+the same variables and viewer) is answered here, rate limit included, without the executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from graphql_api.auth.tokens import authenticate
+from graphql_api.database import Database
+from graphql_api.fast.plans import PLANS, plan_key
+from graphql_api.limits.rate import RateLimiter
+from graphql_api.settings import Settings
+
+log = logging.getLogger(__name__)
+
+JSON_TYPES = ("application/json", "application/graphql-response+json")
+
+
+def error_response(
+    status: int, message: str, code: str, headers: dict[str, str] | None = None
+) -> Response:
+    body = orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+class GraphQLFront:
+    def __init__(
+        self, graphql: ASGIApp, settings: Settings, database: Database, limiter: Any
+    ) -> None:
+        self.graphql = graphql
+        self.settings = settings
+        self.database = database
+        self._limiter = limiter
+
+    @property
+    def limiter(self) -> RateLimiter:
+        limiter: RateLimiter = self._limiter()
+        return limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.graphql(scope, receive, send)
+            return
+        try:
+            async with asyncio.timeout(self.settings.request_timeout_s):
+                await self.handle(scope, receive, send)
+        except TimeoutError:
+            request_id = uuid.uuid4().hex
+            log.error(
+                "request %s exceeded the %.1f s deadline",
+                request_id,
+                self.settings.request_timeout_s,
+            )
+            response = error_response(504, "the request took too long and was cancelled", "TIMEOUT")
+            await response(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            await self.graphql(scope, receive, send)
+            return
+        request = Request(scope)
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type not in JSON_TYPES:
+            # Forms and text/plain are what a cross-site page can send without a CORS preflight.
+            await error_response(
+                415, "POST a JSON body: Content-Type: application/json", "UNSUPPORTED_MEDIA_TYPE"
+            )(scope, receive, send)
+            return
+        declared = request.headers.get("content-length")
+        if (
+            declared is not None
+            and declared.isdigit()
+            and int(declared) > self.settings.max_body_bytes
+        ):
+            await self._too_large(scope, receive, send)
+            return
+        try:
+            body = await read_body(receive, self.settings.max_body_bytes)
+        except BodyTooLarge:
+            await self._too_large(scope, receive, send)
+            return
+        response = await self.answer_from_plan(request, body) if self.settings.fast_path else None
+        if response is not None:
+            await response(scope, receive, send)
+        else:
+            await self.graphql(scope, _replay(body, receive), send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await error_response(
+            413,
+            f"the request body is larger than {self.settings.max_body_bytes} bytes",
+            "PAYLOAD_TOO_LARGE",
+        )(scope, receive, send)
+
+    async def answer_from_plan(self, request: Request, body: bytes) -> Response | None:
+        if "graphql-response+json" in request.headers.get("accept", ""):
+            return None  # let the executor negotiate that media type
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(payload, dict):
+            return None
+        viewer_id, bad_token = authenticate(request.headers.get("authorization"), self.settings)
+        if viewer_id is None or bad_token:
+            return None
+        key = plan_key(
+            payload.get("query"), payload.get("operationName"), payload.get("variables"), viewer_id
+        )
+        plan = PLANS.get(key) if key is not None else None
+        if not plan:
+            return None
+        sql, values, cost = plan  # type: ignore[misc]
+        decision = await self.limiter.charge(f"user:{viewer_id}", cost.points)
+        extensions = orjson.dumps({"cost": cost.as_extension()})
+        if not decision.allowed:
+            from graphql_api.limits.extension import rate_limited_error
+
+            error = rate_limited_error(decision)
+            body = orjson.dumps(
+                {
+                    "data": None,
+                    "errors": [error.formatted],
+                    "extensions": {"cost": cost.as_extension()},
+                }
+            )
+            return Response(
+                body, status_code=429, media_type="application/json", headers=decision.headers()
+            )
+        text: str = await self.database.read_scalar(sql, tuple(values))
+        return Response(
+            b'{"data":' + text.encode() + b',"extensions":' + extensions + b"}",
+            media_type="application/json",
+            headers=decision.headers(),
+        )
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """`receive` for an app that reads the body we already read."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        message: dict[str, Any] = dict(await receive())
+        return message
+
+    return replay

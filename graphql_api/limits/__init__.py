@@ -1,0 +1,1 @@
+"""Protections against hostile clients: document limits, cost limits, rate limits by cost."""

@@ -1,0 +1,108 @@
+"""Estimating, before execution, how many nodes an operation can return (GitHub's node limit).
+
+Every connection field can return up to its page size (`first`/`last`, default 20) nodes for each
+of its parent's nodes; `nodes(ids:)` returns one per id. The estimate is the sum, over those
+fields, of the product of the page sizes on the way down to them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLSchema,
+    InlineFragmentNode,
+    ListValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+)
+from graphql.utilities import get_operation_ast
+
+from db.repositories.keyset import DEFAULT_PAGE_SIZE
+
+NODES_PER_POINT = 100
+
+
+def _value(node: Any, variables: dict[str, Any]) -> Any:
+    if isinstance(node, VariableNode):
+        return variables.get(node.name.value)
+    if isinstance(node, ListValueNode):
+        return [_value(v, variables) for v in node.values]
+    return getattr(node, "value", None)
+
+
+def _multiplier(field: FieldNode, returns: str, variables: dict[str, Any]) -> int | None:
+    """The most nodes this field returns per parent, when it is a list that we count."""
+    args = {a.name.value: _value(a.value, variables) for a in field.arguments or ()}
+    if field.name.value == "nodes" and isinstance(args.get("ids"), list):
+        return len(args["ids"])
+    if not returns.endswith("Connection"):
+        return None
+    size = args.get("first") if args.get("first") is not None else args.get("last")
+    try:
+        return max(0, int(size)) if size is not None else DEFAULT_PAGE_SIZE
+    except (TypeError, ValueError):
+        return DEFAULT_PAGE_SIZE
+
+
+def estimate_nodes(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+) -> int:
+    operation = get_operation_ast(document, operation_name)
+    root = schema.get_root_type(operation.operation) if operation is not None else None
+    if not isinstance(operation, OperationDefinitionNode) or root is None:
+        return 0
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    variables = variables or {}
+
+    def walk(
+        selection_set: SelectionSetNode | None, parent: Any, factor: int, seen: frozenset[str]
+    ) -> int:
+        if selection_set is None:
+            return 0
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                fields = getattr(parent, "fields", {})
+                definition = fields.get(selection.name.value)
+                if definition is None:  # __typename and introspection
+                    continue
+                returns = get_named_type(definition.type)
+                multiplier = _multiplier(selection, returns.name, variables)
+                nodes = factor if multiplier is None else factor * multiplier
+                total += (0 if multiplier is None else nodes) + walk(
+                    selection.selection_set, returns, nodes, seen
+                )
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                target = schema.get_type(condition.name.value) if condition else parent
+                total += walk(selection.selection_set, target, factor, seen)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name in fragments and name not in seen:  # cycles are a validation error
+                    fragment = fragments[name]
+                    target = schema.get_type(fragment.type_condition.name.value)
+                    total += walk(fragment.selection_set, target, factor, seen | {name})
+        return total
+
+    return walk(operation.selection_set, root, 1, frozenset())
+
+
+def points(nodes: int, operation: OperationType | None, mutation_fields: int = 0) -> int:
+    """Rate-limit points: one per hundred nodes, at least one; each mutation field costs one."""
+    return max(1, math.ceil(nodes / NODES_PER_POINT)) + (
+        mutation_fields if operation == OperationType.MUTATION else 0
+    )

@@ -1,0 +1,93 @@
+"""Rate limiting by cost, shared by every server process through PostgreSQL.
+
+Each process reserves points for a client in chunks (one small transaction per chunk, not per
+request) and spends them locally. Reservations never exceed the budget, so the budget holds across
+processes; points reserved by a process that stops are simply used up, so it holds across
+restarts too (erring on the strict side).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.repositories.rate_limits import RateLimitRepository
+from db.session import DbSession
+
+
+@dataclass
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_at: int  # Unix time when the window ends
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(max(0, self.remaining)),
+            "X-RateLimit-Reset": str(self.reset_at),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(max(1, self.reset_at - int(time.time())))
+        return headers
+
+
+@dataclass
+class _Lease:
+    window: int
+    granted: int = 0
+    spent: int = 0
+    reserved_everywhere: int = 0
+
+    @property
+    def unspent(self) -> int:
+        return self.granted - self.spent
+
+
+class RateLimiter:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], budget: int, window_s: int
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.budget = budget
+        self.window_s = window_s
+        self.chunk = max(1, min(100, budget // 20))
+        self.leases: dict[str, _Lease] = {}
+        self.lock = asyncio.Lock()
+
+    async def charge(self, key: str, points: int) -> Decision:
+        window = int(time.time()) // self.window_s * self.window_s
+        async with self.lock:
+            lease = self.leases.get(key)
+            if lease is None or lease.window != window:
+                if lease is not None and lease.window != window:
+                    self.leases = {k: v for k, v in self.leases.items() if v.window == window}
+                lease = self.leases[key] = _Lease(window)
+            if lease.unspent < points:
+                granted, everywhere = await self._reserve(
+                    key, window, max(points - lease.unspent, self.chunk)
+                )
+                lease.granted += granted
+                lease.reserved_everywhere = everywhere
+            allowed = lease.unspent >= points
+            if allowed:
+                lease.spent += points
+        return Decision(
+            allowed=allowed,
+            limit=self.budget,
+            remaining=self.budget - lease.reserved_everywhere + lease.unspent,
+            reset_at=window + self.window_s,
+        )
+
+    async def _reserve(self, key: str, window: int, want: int) -> tuple[int, int]:
+        async with self.sessionmaker() as session:
+            granted = await RateLimitRepository(DbSession(session)).reserve(
+                key, datetime.fromtimestamp(window, UTC), want, self.budget
+            )
+            await session.commit()
+        return granted
