@@ -9,13 +9,18 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+COMPLIANCE := tests/compliance/node_modules/.package-lock.json
+
+$(COMPLIANCE): tests/compliance/package-lock.json
+	npm ci --prefix tests/compliance --no-audit --no-fund --silent
+
 .PHONY: install serve test lint bench
 install: $(BIN)/.installed
 
 serve: $(BIN)/.installed
 	$(BIN)/graphql-api serve
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed $(COMPLIANCE)
 	$(BIN)/pytest
 
 lint: $(BIN)/.installed

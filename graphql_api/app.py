@@ -33,6 +33,8 @@ from graphql_api.settings import Settings
 
 log = logging.getLogger(__name__)
 
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json; charset=utf-8"
+
 
 class GraphQLApp(GraphQL[Context, None]):
     def __init__(self, settings: Settings, database: Database) -> None:
@@ -62,7 +64,29 @@ class GraphQLApp(GraphQL[Context, None]):
         if result.errors:
             request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
             result.errors = shape_errors(result.errors, request_id, self.settings.is_production)
-        return await super().process_result(request, result)
+        processed = await super().process_result(request, result)
+        request_error = result.data is None and all(e.path is None for e in result.errors or ())
+        if request_error and "graphql-response+json" in request.headers.get("accept", ""):
+            # The document did not parse, validate or take its variables: nothing was executed,
+            # so there is no data entry at all (and the response is a 400, see create_response).
+            processed.pop("data", None)
+        return processed
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if getattr(sub_response, "graphql_response_json", False):
+            # GraphQL over HTTP: with this media type a request that produced no data (it did
+            # not parse or validate) is a 400, not a 200.
+            response.headers["content-type"] = GRAPHQL_RESPONSE_JSON
+            if (
+                isinstance(response_data, dict)
+                and "data" not in response_data
+                and response.status_code == 200
+            ):
+                response.status_code = 400
+        return response
 
     def encode_json(self, data: object) -> bytes:
         # orjson: faster, and it embeds the fast path's PostgreSQL JSON (orjson.Fragment) as is.
@@ -83,6 +107,8 @@ class GraphQLApp(GraphQL[Context, None]):
             bad_token=bad_token,
         )
         request.state.request_id = context.request_id  # for the errors of this request
+        if response is not None and "graphql-response+json" in request.headers.get("accept", ""):
+            response.graphql_response_json = True  # type: ignore[attr-defined]
         return context
 
 

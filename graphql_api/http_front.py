@@ -13,6 +13,8 @@ import uuid
 from typing import Any
 
 import orjson
+from graphql import GraphQLError, OperationType, parse
+from graphql.utilities import get_operation_ast
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -88,6 +90,15 @@ class GraphQLFront:
             await response(scope, receive, send)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "GET" and _is_mutation(Request(scope)):
+            # GET must be safe: a link or an <img> cannot be allowed to change anything.
+            await error_response(
+                405,
+                "mutations are only accepted over POST",
+                "METHOD_NOT_ALLOWED",
+                {"Allow": "POST"},
+            )(scope, receive, send)
+            return
         if scope["method"] != "POST":
             await self.graphql(scope, receive, send)
             return
@@ -166,6 +177,18 @@ class GraphQLFront:
             media_type="application/json",
             headers=decision.headers(),
         )
+
+
+def _is_mutation(request: Request) -> bool:
+    query = request.query_params.get("query")
+    if not query:
+        return False
+    try:
+        document = parse(query, max_tokens=10_000)
+    except GraphQLError:
+        return False  # the executor reports the syntax error
+    operation = get_operation_ast(document, request.query_params.get("operationName"))
+    return operation is not None and operation.operation == OperationType.MUTATION
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

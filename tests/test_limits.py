@@ -1,0 +1,297 @@
+"""Each protection at its boundary, through the real HTTP app: the limit passes, one more is
+refused with a clear code."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from graphql_api.limits.cost import estimate_nodes
+from graphql_api.schema import schema
+from graphql_api.settings import Settings
+from tests.conftest import joined_client
+from tests.gql import Api, error_codes
+
+
+@pytest_asyncio.fixture
+async def viewer(api: Api) -> Any:
+    return await api.register()
+
+
+async def post(api: Api, query: str, token: str) -> dict[str, Any]:
+    return await api.post(query, None, token)
+
+
+def chain(depth: int) -> str:
+    """A query exactly `depth` fields deep: workspace -> project -> workspace -> ... -> id."""
+    parts = []
+    for level in range(depth - 1):
+        parts.append(
+            'workspace(slug: "s") {'
+            if level == 0
+            else ('project(key: "K") {' if level % 2 else "workspace {")
+        )
+    return "{ " + " ".join(parts) + " id" + " }" * (depth - 1) + " }"
+
+
+async def test_depth_boundary(api: Api, viewer: Any) -> None:
+    limit = Settings().max_depth
+    assert error_codes(await post(api, chain(limit), viewer.token)) == []
+    refused = await post(api, chain(limit + 1), viewer.token)
+    assert error_codes(refused) == ["BAD_REQUEST"]
+    assert f"{limit + 1} levels deep; the limit is {limit}" in refused["errors"][0]["message"]
+
+
+async def test_a_relay_query_four_connections_deep_passes(api: Api, viewer: Any) -> None:
+    query = """{ workspaces(first: 5) { edges { node { projects(first: 5) { edges { node {
+      tasks(first: 10) { edges { node { comments(first: 5) { edges { node { author { displayName } } } } } } } } } } } } } }"""
+    assert error_codes(await post(api, query, viewer.token)) == []
+
+
+def aliased(n: int) -> str:
+    return "{ " + " ".join(f"a{i}: viewer {{ id }}" for i in range(n)) + " }"
+
+
+async def test_alias_boundary_counted_through_fragments(api: Api, viewer: Any) -> None:
+    limit = Settings().max_aliases
+    assert error_codes(await post(api, aliased(limit), viewer.token)) == []
+    assert error_codes(await post(api, aliased(limit + 1), viewer.token)) == ["BAD_REQUEST"]
+    half = limit // 2
+    fragment = (
+        "fragment F on Query { " + " ".join(f"f{i}: viewer {{ id }}" for i in range(half)) + " }"
+    )
+    assert error_codes(await post(api, "{ ...F ...F } " + fragment, viewer.token)) == []
+    over = (
+        "fragment F on Query { "
+        + " ".join(f"f{i}: viewer {{ id }}" for i in range(half + 1))
+        + " }"
+    )
+    assert error_codes(await post(api, "{ ...F ...F } " + over, viewer.token)) == ["BAD_REQUEST"]
+
+
+def directed(n: int) -> str:
+    return "{ viewer { id " + " ".join(["id @include(if: true)"] * n) + " } }"
+
+
+async def test_directive_boundary(api: Api, viewer: Any) -> None:
+    limit = Settings().max_directives
+    assert error_codes(await post(api, directed(limit), viewer.token)) == []
+    assert error_codes(await post(api, directed(limit + 1), viewer.token)) == ["BAD_REQUEST"]
+
+
+def listed(n: int) -> str:
+    statuses = ", ".join(["TODO"] * n)
+    return (
+        '{ node(id: "x") { ... on Project { tasks(filter: {status: ['
+        + statuses
+        + "]}) { totalCount } } } }"
+    )
+
+
+async def test_token_boundary(api: Api, viewer: Any) -> None:
+    from graphql import GraphQLSyntaxError, parse
+
+    limit = Settings().max_tokens
+    n = 1
+    while True:  # the first size over the limit, as graphql-core counts tokens
+        try:
+            parse(listed(n), max_tokens=limit)
+        except GraphQLSyntaxError:
+            break
+        n += 1
+    assert error_codes(await post(api, listed(n - 1), viewer.token)) == []
+    refused = await post(api, listed(n), viewer.token)
+    assert error_codes(refused) == ["BAD_REQUEST"]
+    assert f"more than {limit} tokens" in refused["errors"][0]["message"]
+
+
+async def test_document_size_boundary(api: Api, viewer: Any) -> None:
+    limit = Settings().max_document_chars
+    base = "{ viewer { id } }\n#"
+    assert error_codes(await post(api, base + "x" * (limit - len(base)), viewer.token)) == []
+    refused = await post(api, base + "x" * (limit - len(base) + 1), viewer.token)
+    assert error_codes(refused) == ["BAD_REQUEST"]
+    assert f"the limit is {limit}" in refused["errors"][0]["message"]
+
+
+async def test_body_size_boundary(api: Api, viewer: Any) -> None:
+    limit = Settings().max_body_bytes
+    skeleton = orjson.dumps({"query": "{ viewer { id } }", "variables": {"pad": ""}})
+    for size, status in ((limit, 200), (limit + 1, 413)):
+        body = orjson.dumps(
+            {"query": "{ viewer { id } }", "variables": {"pad": "x" * (size - len(skeleton))}}
+        )
+        assert len(body) == size
+        response = await api.http.post(
+            "/graphql",
+            content=body,
+            headers={"content-type": "application/json", "authorization": f"Bearer {viewer.token}"},
+        )
+        assert response.status_code == status, response.text
+    assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+async def test_page_size_boundary(api: Api, viewer: Any) -> None:
+    assert (
+        error_codes(await post(api, "{ workspaces(first: 100) { totalCount } }", viewer.token))
+        == []
+    )
+    refused = await post(api, "{ workspaces(first: 101) { totalCount } }", viewer.token)
+    assert error_codes(refused) == ["BAD_REQUEST"]
+    assert "first must be between 0 and 100" in refused["errors"][0]["message"]
+
+
+async def test_batching_is_off_by_default(api: Api, viewer: Any) -> None:
+    response = await api.http.post(
+        "/graphql",
+        json=[{"query": "{ viewer { id } }"}],
+        headers={"authorization": f"Bearer {viewer.token}"},
+    )
+    assert response.status_code == 400
+
+
+@pytest_asyncio.fixture
+async def batching_api(connection: AsyncConnection) -> AsyncIterator[Api]:
+    async with joined_client(connection, batching=True) as http:
+        yield Api(http)
+
+
+async def test_batching_when_enabled_takes_at_most_ten(batching_api: Api) -> None:
+    account = await batching_api.register()
+    headers = {"authorization": f"Bearer {account.token}"}
+    ten = await batching_api.http.post(
+        "/graphql", json=[{"query": "{ viewer { id } }"}] * 10, headers=headers
+    )
+    assert ten.status_code == 200 and len(ten.json()) == 10
+    eleven = await batching_api.http.post(
+        "/graphql", json=[{"query": "{ viewer { id } }"}] * 11, headers=headers
+    )
+    assert eleven.status_code == 400
+
+
+@pytest_asyncio.fixture
+async def small_budget_api(connection: AsyncConnection) -> AsyncIterator[Api]:
+    async with joined_client(connection, max_nodes=120) as http:
+        yield Api(http)
+
+
+async def test_cost_boundary_and_report(small_budget_api: Api) -> None:
+    account = await small_budget_api.register()
+    # 20 workspaces + 20 x 5 projects = 120 nodes: at the budget.
+    at = await post(
+        small_budget_api,
+        "{ workspaces(first: 20) { nodes { projects(first: 5) { totalCount } } } }",
+        account.token,
+    )
+    assert error_codes(at) == [] and at["extensions"]["cost"] == {
+        "requestedNodes": 120,
+        "points": 2,
+    }
+    over = await post(
+        small_budget_api,
+        "{ workspaces(first: 20) { nodes { projects(first: 6) { totalCount } } } }",
+        account.token,
+    )
+    assert error_codes(over) == ["COST_LIMIT_EXCEEDED"]
+    assert over["errors"][0]["extensions"]["requestedNodes"] == 140
+    assert "up to 140 nodes; the limit is 120" in over["errors"][0]["message"]
+    assert over["data"] is None
+
+
+async def test_every_response_reports_its_cost(api: Api, viewer: Any) -> None:
+    mutation = await api.post(
+        'mutation { createWorkspace(input: {name: "x"}) { workspace { id } } }', None, viewer.token
+    )
+    assert mutation["extensions"]["cost"] == {"requestedNodes": 0, "points": 2}
+    failed = await api.post('{ node(id: "nope") { id } }', None, viewer.token)
+    assert failed["extensions"]["cost"]["points"] == 1
+
+
+def test_cost_estimate_defaults_and_variables() -> None:
+    from graphql import parse
+
+    doc = parse(
+        'query($n: Int) { workspaces { nodes { labels(first: 3) { totalCount } projects(first: $n) { nodes { tasks { totalCount } } } } } nodes(ids: ["a", "b"]) { id } }'
+    )
+    # workspaces 20 (default) + labels 20*3 + projects 20*7 + tasks 140*20 (default) + 2 ids.
+    assert estimate_nodes(schema._schema, doc, None, {"n": 7}) == 20 + 60 + 140 + 2800 + 2
+    # Task.labels is a plain list, not a connection: it does not count.
+    doc = parse('{ node(id: "x") { ... on Task { labels { name } } } }')
+    assert estimate_nodes(schema._schema, doc, None, {}) == 0
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/plain", ""],
+)
+async def test_post_needs_a_json_content_type(api: Api, content_type: str) -> None:
+    response = await api.http.post(
+        "/graphql",
+        content=b'{"query": "{ viewer { id } }"}',
+        headers={"content-type": content_type},
+    )
+    assert response.status_code == 415
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+async def test_queries_over_get_and_mutations_only_over_post(api: Api, viewer: Any) -> None:
+    headers = {"authorization": f"Bearer {viewer.token}"}
+    ok = await api.http.get("/graphql", params={"query": "{ viewer { id } }"}, headers=headers)
+    assert ok.status_code == 200 and ok.json()["data"]["viewer"]["id"] == viewer.id
+    refused = await api.http.get(
+        "/graphql",
+        params={"query": 'mutation { createWorkspace(input: {name: "x"}) { workspace { id } } }'},
+        headers=headers,
+    )
+    assert refused.status_code == 405
+    workspaces = await api.post("{ workspaces { totalCount } }", None, viewer.token)
+    assert workspaces["data"]["workspaces"]["totalCount"] == 0  # nothing was created
+
+
+async def test_graphql_response_json_is_negotiated(api: Api, viewer: Any) -> None:
+    response = await api.http.post(
+        "/graphql",
+        json={"query": "{ viewer { id } }"},
+        headers={
+            "authorization": f"Bearer {viewer.token}",
+            "accept": "application/graphql-response+json",
+        },
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/graphql-response+json")
+
+
+async def test_no_cors_by_default(api: Api) -> None:
+    response = await api.http.options(
+        "/graphql",
+        headers={"origin": "https://evil.example", "access-control-request-method": "POST"},
+    )
+    assert "access-control-allow-origin" not in response.headers
+
+
+@pytest_asyncio.fixture
+async def cors_api(connection: AsyncConnection) -> AsyncIterator[httpx.AsyncClient]:
+    async with joined_client(connection, cors_origins=("https://app.example",)) as http:
+        yield http
+
+
+async def test_cors_allow_list(cors_api: httpx.AsyncClient) -> None:
+    preflight = {
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, content-type",
+    }
+    allowed = await cors_api.options(
+        "/graphql", headers={"origin": "https://app.example", **preflight}
+    )
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+    denied = await cors_api.options(
+        "/graphql", headers={"origin": "https://evil.example", **preflight}
+    )
+    assert denied.headers.get("access-control-allow-origin") != "https://evil.example"

@@ -1,0 +1,226 @@
+"""Production mode, rate limits by cost across processes, and timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.repositories.workspaces import WorkspaceRepository
+from tests.conftest import joined_client, live_client
+from tests.databases import dsn
+from tests.gql import Api, error_codes
+
+STRONG = "s" * 40
+
+
+@pytest_asyncio.fixture
+async def prod_api(connection: AsyncConnection) -> AsyncIterator[Api]:
+    async with joined_client(connection, environment="production", secret_key=STRONG) as http:
+        yield Api(http)
+
+
+@pytest_asyncio.fixture
+async def dev_api(connection: AsyncConnection) -> AsyncIterator[Api]:
+    async with joined_client(connection, environment="development") as http:
+        yield Api(http)
+
+
+INTROSPECTION = "{ __schema { queryType { name } } }"
+# A mutation that looks its slug up (WorkspaceRepository.get_by_slug), which tests break.
+CREATE = 'mutation { createWorkspace(input: {name: "x"}) { workspace { id } } }'
+
+
+async def test_production_turns_off_introspection_graphiql_and_suggestions(
+    prod_api: Api, dev_api: Api
+) -> None:
+    account = await prod_api.register()
+    developer = await dev_api.register()
+    refused = await prod_api.post(INTROSPECTION, None, account.token)
+    assert refused["data"] is None and set(error_codes(refused)) == {"BAD_REQUEST"}
+    assert (await dev_api.ok(INTROSPECTION, None, developer.token))["__schema"]["queryType"][
+        "name"
+    ] == "Query"
+    page = await prod_api.http.get("/graphql", headers={"accept": "text/html"})
+    assert "graphiql" not in page.text.lower()
+    typo = "{ viewer { displayNam } }"
+    prod_message = (await prod_api.post(typo, None, account.token))["errors"][0]["message"]
+    dev_message = (await dev_api.post(typo, None, developer.token))["errors"][0]["message"]
+    assert "Did you mean" in dev_message and "Did you mean" not in prod_message
+
+
+@pytest_asyncio.fixture
+async def prod_with_introspection(connection: AsyncConnection) -> AsyncIterator[Api]:
+    async with joined_client(
+        connection, environment="production", secret_key=STRONG, introspection=True, graphiql=True
+    ) as http:
+        yield Api(http)
+
+
+async def test_production_switches(prod_with_introspection: Api) -> None:
+    account = await prod_with_introspection.register()
+    assert (await prod_with_introspection.ok(INTROSPECTION, None, account.token))["__schema"]
+    page = await prod_with_introspection.http.get("/graphql", headers={"accept": "text/html"})
+    assert "graphiql" in page.text.lower()
+
+
+async def test_a_masked_error_carries_a_request_id_found_in_the_log(
+    prod_api: Api, dev_api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    account = await prod_api.register()
+
+    async def broken(self: Any, slug: str) -> None:
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr(WorkspaceRepository, "get_by_slug", broken)
+    with caplog.at_level(logging.ERROR, logger="graphql_api.errors"):
+        body = await prod_api.post(CREATE, None, account.token)
+    error = body["errors"][0]
+    assert error["message"] == "Internal server error"
+    assert error["extensions"]["code"] == "INTERNAL"
+    request_id = error["extensions"]["requestId"]
+    logged = [r for r in caplog.records if request_id in r.getMessage()]
+    assert logged and "the disk is on fire" in (logged[0].exc_text or str(logged[0].exc_info))
+    assert "disk" not in str(body)
+    # Development shows the detail to the developer.
+    monkeypatch.undo()
+    developer = await dev_api.register()
+    monkeypatch.setattr(WorkspaceRepository, "get_by_slug", broken)
+    dev = await dev_api.post(CREATE, None, developer.token)
+    assert "the disk is on fire" in dev["errors"][0]["message"]
+
+
+async def spend(api: Api, token: str | None, n: int) -> list[int]:
+    statuses = []
+    for _ in range(n):
+        response = await api.http.post(
+            "/graphql",
+            json={"query": "{ viewer { id } }"},
+            headers={"authorization": f"Bearer {token}"} if token else {},
+        )
+        statuses.append(response.status_code)
+    return statuses
+
+
+async def test_rate_limit_by_cost_at_its_boundary_across_processes_and_restarts(
+    fresh_database_url: str,
+) -> None:
+    budget = {"rate_limit_points": 12}
+    async with (
+        live_client(fresh_database_url, **budget) as a_http,
+        live_client(fresh_database_url, **budget) as b_http,
+    ):
+        a, b = Api(a_http), Api(b_http)
+        # Registering costs the anonymous client address 1 point; the budget counts per user.
+        account = await a.register()
+        answered = 0
+        last: Any = None
+        for turn in range(20):
+            api = (a, b)[turn % 2]
+            last = await api.http.post(
+                "/graphql",
+                json={"query": "{ viewer { id } }"},
+                headers={"authorization": f"Bearer {account.token}"},
+            )
+            if last.status_code == 200:
+                answered += 1
+                assert int(last.headers["x-ratelimit-limit"]) == 12
+        # Never more than the budget, however the two processes split it (a process may hold a
+        # few points it reserved but has not spent).
+        assert 12 - 2 <= answered <= 12
+        assert last.status_code == 429
+        assert last.headers["x-ratelimit-remaining"] == "0" and int(last.headers["retry-after"]) > 0
+        assert error_codes(last.json()) == ["RATE_LIMITED"]
+    # A restarted process (nothing in memory) still finds the budget spent.
+    async with live_client(fresh_database_url, **budget) as c_http:
+        assert await spend(Api(c_http), account.token, 1) == [429]
+
+
+async def test_rate_limit_headers_count_down(live_api: Api) -> None:
+    account = await live_api.register()
+    responses = [
+        await live_api.http.post(
+            "/graphql",
+            json={"query": "{ workspaces(first: 100) { totalCount } }"},
+            headers={"authorization": f"Bearer {account.token}"},
+        )
+        for _ in range(3)
+    ]
+    remaining = [int(r.headers["x-ratelimit-remaining"]) for r in responses]
+    assert remaining[0] - remaining[1] == remaining[1] - remaining[2] == 1  # 100 nodes = 1 point
+    assert int(responses[0].headers["x-ratelimit-limit"]) == 5000
+
+
+async def sleeping(conn: Any) -> int:
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'"
+        )
+    )
+
+
+async def test_a_slow_statement_is_cancelled_and_the_pool_stays_healthy(
+    fresh_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def slow(self: Any, slug: str) -> None:
+        await self.db.execute(text("SELECT pg_sleep(5)"))
+
+    async with live_client(
+        fresh_database_url, statement_timeout_ms=300, pool_size=1, max_overflow=0
+    ) as http:
+        api = Api(http)
+        account = await api.register()
+        monkeypatch.setattr(WorkspaceRepository, "get_by_slug", slow)
+        body = await api.post(CREATE, None, account.token)
+        assert error_codes(body) == ["TIMEOUT"]
+        assert body["data"] is None
+        monkeypatch.undo()
+        # The only pooled connection is back and healthy: the next requests work.
+        for _ in range(3):
+            assert (await api.ok("{ workspaces { totalCount } }", None, account.token))[
+                "workspaces"
+            ]["totalCount"] == 0
+        conn = await asyncpg.connect(dsn(fresh_database_url))
+        try:
+            assert await sleeping(conn) == 0
+        finally:
+            await conn.close()
+
+
+async def test_the_request_deadline_cancels_the_work(
+    fresh_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def slow(self: Any, slug: str) -> None:
+        await self.db.execute(text("SELECT pg_sleep(5)"))
+
+    async with live_client(
+        fresh_database_url, request_timeout_s=0.5, statement_timeout_ms=60_000
+    ) as http:
+        api = Api(http)
+        account = await api.register()
+        monkeypatch.setattr(WorkspaceRepository, "get_by_slug", slow)
+        response = await http.post(
+            "/graphql", json={"query": CREATE}, headers={"authorization": f"Bearer {account.token}"}
+        )
+        assert response.status_code in (200, 504)
+        assert error_codes(response.json()) == ["TIMEOUT"]
+        monkeypatch.undo()
+        conn = await asyncpg.connect(dsn(fresh_database_url))
+        try:
+            for _ in range(50):  # the cancellation reaches PostgreSQL within moments
+                if await sleeping(conn) == 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert await sleeping(conn) == 0
+        finally:
+            await conn.close()
+        assert (await api.ok("{ workspaces { totalCount } }", None, account.token))["workspaces"][
+            "totalCount"
+        ] == 0
