@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -19,12 +20,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
 
 from graphql_api.auth.tokens import authenticate
 from graphql_api.context import Context
 from graphql_api.database import Database
+from graphql_api.events.hub import EventHub
+from graphql_api.events.ws import ConnectionRegistry, TransportWSHandler, admit
 from graphql_api.http_front import GraphQLFront
 from graphql_api.limits.rate import RateLimiter
 from graphql_api.schema import build_schema
@@ -38,14 +44,30 @@ GRAPHQL_RESPONSE_JSON = "application/graphql-response+json; charset=utf-8"
 
 class GraphQLApp(GraphQL[Context, None]):
     def __init__(self, settings: Settings, database: Database) -> None:
+        protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
+        if settings.legacy_graphql_ws:
+            protocols.append(GRAPHQL_WS_PROTOCOL)
         super().__init__(
             build_schema(settings),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
             allow_queries_via_get=True,
+            subscription_protocols=protocols,
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_s),
+            max_subscriptions_per_connection=settings.ws_max_subscriptions,
         )
         self.settings = settings
         self.database = database
         self._limiter: RateLimiter | None = None
+        self.hub: EventHub | None = None
+        self.connections = ConnectionRegistry()
+
+    graphql_transport_ws_handler_class = TransportWSHandler
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        if not admit(context, self):
+            raise ConnectionRejectionError
+        unset: UnsetType = UNSET
+        return unset
 
     def limiter(self) -> RateLimiter:
         """One per app; made on first use, once the database is open."""
@@ -103,6 +125,7 @@ class GraphQLApp(GraphQL[Context, None]):
             read_scalar=self.database.read_scalar,
             limiter=self.limiter(),
             deadline=time.monotonic() + self.settings.request_timeout_s,
+            hub=self.hub,
             viewer_id=viewer_id,
             bad_token=bad_token,
         )
@@ -122,6 +145,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if owned:
             await db.open()
+        if db.url is not None:
+            graphql.hub = EventHub(db.url)  # listens once the first subscription arrives
             # Everything loaded so far lives as long as the process: keep it out of the cyclic
             # garbage collector's scans, which otherwise show up as latency spikes.
             gc.collect()
@@ -129,6 +154,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
         try:
             yield
         finally:
+            if graphql.hub is not None:
+                await graphql.hub.stop()
             if owned:
                 await db.close()
 

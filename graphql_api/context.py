@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,9 +21,19 @@ from graphql_api.errors import unauthenticated
 from graphql_api.settings import Settings
 
 if TYPE_CHECKING:
+    from graphql_api.events.hub import EventHub
     from graphql_api.limits.extension import Cost
     from graphql_api.limits.rate import RateLimiter
     from graphql_api.loaders import Loaders
+
+
+@dataclass
+class _OperationState:
+    db: DbSession
+    loaders: Loaders | None = None
+
+
+_OPERATION: ContextVar[_OperationState | None] = ContextVar("graphql_operation", default=None)
 
 
 @dataclass
@@ -43,20 +54,42 @@ class Context:
     bad_token: bool = False
     # What the operation was estimated to cost (set by the Limits extension).
     cost: Cost | None = None
-    # Opened by the UnitOfWork extension for the length of one operation.
-    _db: DbSession | None = None
+    # The graphql-transport-ws connection_init payload (strawberry sets it).
+    connection_params: dict[str, Any] | None = None
+    # This process's fan-out of task events (None where live updates are not running).
+    hub: EventHub | None = None
 
     @property
     def db(self) -> DbSession:
-        if self._db is None:
+        state = _OPERATION.get()
+        if state is None:
             raise RuntimeError("no database session: used outside an operation")
-        return self._db
+        return state.db
 
-    @cached_property
+    @property
     def loaders(self) -> Loaders:
-        from graphql_api.loaders import Loaders  # the loaders import the schema's types
+        state = _OPERATION.get()
+        if state is None:
+            raise RuntimeError("no loaders: used outside an operation")
+        if state.loaders is None:
+            from graphql_api.loaders import Loaders  # the loaders import the schema's types
 
-        return Loaders(self)
+            state.loaders = Loaders(self)
+        return state.loaders
+
+    @contextmanager
+    def operation(self, db: DbSession) -> Iterator[None]:
+        """The session and DataLoaders of one operation (or one subscription event). They live in
+        a context variable, not on the Context, because a WebSocket connection shares one Context
+        among all its operations, each running in a task of its own."""
+        token = _OPERATION.set(_OperationState(db))
+        try:
+            yield
+        finally:
+            try:
+                _OPERATION.reset(token)
+            except ValueError:  # closed from another context (a cancelled subscription)
+                _OPERATION.set(None)
 
     def require_viewer(self) -> uuid.UUID:
         if self.viewer_id is None or self.bad_token:

@@ -28,6 +28,7 @@ class Database:
         self.settings = settings
         self.embedded: EmbeddedPostgres | None = None
         self.engine: AsyncEngine | None = None
+        self.url: str | None = None  # where it is, once open (the embedded server's too)
         self.read_pool: asyncpg.Pool | None = None
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
 
@@ -39,6 +40,7 @@ class Database:
             url = await asyncio.to_thread(self.embedded.start)
             await upgrade(url)
             log.info("using the embedded PostgreSQL in %s", self.embedded.data_dir)
+        self.url = url
         s = self.settings
         self.engine = create_engine(
             url,

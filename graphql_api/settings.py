@@ -56,6 +56,12 @@ class Settings:
     introspection: bool | None = None  # None: on in development, off in production
     graphiql: bool | None = None  # likewise
     cors_origins: tuple[str, ...] = ()
+    # Live updates over WebSocket (graphql-transport-ws).
+    ws_max_subscriptions: int = 20
+    ws_max_connections_per_user: int = 10
+    ws_init_timeout_s: float = 10.0
+    ws_ping_interval_s: float = 15.0
+    legacy_graphql_ws: bool = False
 
     @property
     def introspection_enabled(self) -> bool:
@@ -138,12 +144,17 @@ _NUMERIC: tuple[tuple[str, str, type], ...] = (
     ("RATE_LIMIT_POINTS", "rate_limit_points", int),
     ("RATE_LIMIT_WINDOW_SECONDS", "rate_limit_window_s", int),
     ("REQUEST_TIMEOUT_SECONDS", "request_timeout_s", float),
+    ("WS_MAX_SUBSCRIPTIONS", "ws_max_subscriptions", int),
+    ("WS_MAX_CONNECTIONS_PER_USER", "ws_max_connections_per_user", int),
+    ("WS_INIT_TIMEOUT_SECONDS", "ws_init_timeout_s", float),
+    ("WS_PING_INTERVAL_SECONDS", "ws_ping_interval_s", float),
 )
 _SWITCHES = (
     ("FAST_PATH", "fast_path"),
     ("BATCHING", "batching"),
     ("INTROSPECTION", "introspection"),
     ("GRAPHIQL", "graphiql"),
+    ("LEGACY_GRAPHQL_WS", "legacy_graphql_ws"),
 )
 _ON = ("1", "on", "true", "yes")
 _OFF = ("0", "off", "false", "no")

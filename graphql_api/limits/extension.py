@@ -10,6 +10,7 @@ from typing import Any
 from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode
 from graphql import OperationType as GraphQLOperationType
 from graphql.utilities import get_operation_ast
+from starlette.requests import Request
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
@@ -88,7 +89,7 @@ class Limits(SchemaExtension):
             )
         else:
             decision = await ctx.limiter.charge(rate_key(ctx), ctx.cost.points)
-            if ctx.response is not None:
+            if ctx.response is not None and isinstance(ctx.request, Request):  # not a WebSocket
                 ctx.response.headers.update(decision.headers())
                 if not decision.allowed:
                     ctx.response.status_code = 429

@@ -15,6 +15,7 @@ from db.models import TaskPriority, TaskStatus
 from db.repositories import LabelRepository, MembershipRepository, ProjectRepository, TaskRepository
 from graphql_api import audit, policy, validation
 from graphql_api.context import Context
+from graphql_api.events import publish as events
 from graphql_api.resolvers.common import (
     apply,
     authorize,
@@ -43,6 +44,19 @@ from graphql_api.schema.relay import parse_id, parse_ids, to_global_id
 from graphql_api.schema.types import Task
 
 MAX_LABELS = 20
+
+
+async def _changed(ctx: Context, kind: str, task: TaskModel, changes: dict[str, Any]) -> None:
+    """Every task change is audited and announced, both in the writing transaction."""
+    await audit.record(
+        ctx,
+        f"task.{kind.lower()[:-1]}",
+        "Task",
+        task.id,
+        workspace_id=task.workspace_id,
+        changes=changes,
+    )
+    await events.publish(ctx, kind, task)
 
 
 def _title(value: str) -> str:
@@ -121,9 +135,7 @@ async def create_task(info: strawberry.Info, input: CreateTaskInput) -> CreateTa
         changes = created({**values, "number": number})
         if label_ids:
             changes["labelIds"] = [None, _label_gids(label_ids)]
-        await audit.record(
-            ctx, "task.create", "Task", task.id, workspace_id=task.workspace_id, changes=changes
-        )
+        await _changed(ctx, "CREATED", task, changes)
         return CreateTaskPayload(task=Task.from_model(task))
 
     return await run_mutation(ctx, CreateTaskPayload, action)
@@ -160,9 +172,7 @@ async def update_task(info: strawberry.Info, input: UpdateTaskInput) -> UpdateTa
         if changes:
             task.updated_at = datetime.now(UTC)  # also when only labels changed: bumps version
             await save_version(repo, task, input.expected_version)
-            await audit.record(
-                ctx, "task.update", "Task", task.id, workspace_id=task.workspace_id, changes=changes
-            )
+            await _changed(ctx, "UPDATED", task, changes)
         return UpdateTaskPayload(task=Task.from_model(task))
 
     return await run_mutation(ctx, UpdateTaskPayload, action)
@@ -175,14 +185,8 @@ async def delete_task(info: strawberry.Info, input: DeleteTaskInput) -> DeleteTa
         task = await _live_task(ctx, input.id)
         await authorize(ctx, task.workspace_id, policy.Action.WRITE_TASKS)
         await TaskRepository(ctx.db).delete(task)
-        await audit.record(
-            ctx,
-            "task.delete",
-            "Task",
-            task.id,
-            workspace_id=task.workspace_id,
-            changes={"deletedAt": [None, task.deleted_at.isoformat() if task.deleted_at else None]},
-        )
+        deleted_at = task.deleted_at.isoformat() if task.deleted_at else None
+        await _changed(ctx, "DELETED", task, {"deletedAt": [None, deleted_at]})
         return DeleteTaskPayload(task=Task.from_model(task))
 
     return await run_mutation(ctx, DeleteTaskPayload, action)
@@ -197,14 +201,7 @@ async def restore_task(info: strawberry.Info, input: RestoreTaskInput) -> Restor
         if task.deleted_at is not None:
             deleted_at = task.deleted_at.isoformat()
             await TaskRepository(ctx.db).restore(task)
-            await audit.record(
-                ctx,
-                "task.restore",
-                "Task",
-                task.id,
-                workspace_id=task.workspace_id,
-                changes={"deletedAt": [deleted_at, None]},
-            )
+            await _changed(ctx, "RESTORED", task, {"deletedAt": [deleted_at, None]})
         return RestoreTaskPayload(task=Task.from_model(task))
 
     return await run_mutation(ctx, RestoreTaskPayload, action)

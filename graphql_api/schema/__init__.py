@@ -43,6 +43,7 @@ from graphql_api.schema.payloads import (
 )
 from graphql_api.schema.permissions import AUTHENTICATED
 from graphql_api.schema.relay import Connection, Node
+from graphql_api.schema.subscriptions import TaskEvent, task_events
 from graphql_api.schema.types import AuditEvent, Comment, Label, Project, Task, User, Workspace
 from graphql_api.schema.unit_of_work import UnitOfWork
 from graphql_api.settings import Settings
@@ -72,6 +73,15 @@ class Query:
         resolver=workspace_resolvers.workspace,
         permission_classes=AUTHENTICATED,
         description="One of your workspaces by its slug.",
+    )
+
+
+@strawberry.type
+class Subscription:
+    task_events: TaskEvent = strawberry.subscription(  # type: ignore[assignment]
+        resolver=task_events,
+        permission_classes=AUTHENTICATED,
+        description="Task changes in a workspace (optionally one project), as they commit.",
     )
 
 
@@ -150,6 +160,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[User, Workspace, Project, Task, Label, Comment, AuditEvent],
         config=StrawberryConfig(
             disable_field_suggestions=settings.is_production,

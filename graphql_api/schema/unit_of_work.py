@@ -38,16 +38,15 @@ def _statement_timeout(context: Context) -> Callable[[Any, Any, Connection], Non
 class UnitOfWork(SchemaExtension):
     async def on_operation(self) -> AsyncIterator[None]:
         context: Context = self.execution_context.context
+        # The session connects on first use only: a subscription, which lives for hours, never
+        # uses this one (it opens a short session per event), so it holds no connection.
         async with context.sessionmaker() as session:
-            context._db = DbSession(session)
             event.listen(session.sync_session, "after_begin", _statement_timeout(context))
-            try:
+            with context.operation(DbSession(session)):
                 yield
-                result = self.execution_context.result
-                is_mutation = self.execution_context.operation_type == OperationType.MUTATION
-                if is_mutation and result is not None and not result.errors:
-                    await session.commit()
-                else:
-                    await session.rollback()
-            finally:
-                context._db = None
+            result = self.execution_context.result
+            is_mutation = self.execution_context.operation_type == OperationType.MUTATION
+            if is_mutation and result is not None and not result.errors:
+                await session.commit()
+            else:
+                await session.rollback()

@@ -1,0 +1,33 @@
+"""Sending a task event: a NOTIFY inside the writing transaction, so PostgreSQL delivers it only
+when that transaction commits (a rolled-back write, or a field rolled back to its savepoint, sends
+nothing). The payload carries ids and the kind only; subscribers load the task themselves, with
+their own permissions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+from sqlalchemy import func, select
+
+from db.models import Task
+from graphql_api.context import Context
+
+CHANNEL = "task_events"
+
+
+def payload(kind: str, task: Task, actor: object) -> str:
+    return orjson.dumps(
+        {
+            "kind": kind,
+            "task": str(task.id),
+            "workspace": str(task.workspace_id),
+            "project": str(task.project_id),
+            "actor": str(actor) if actor else None,
+            "at": datetime.now(UTC).isoformat(),
+        }
+    ).decode()
+
+
+async def publish(ctx: Context, kind: str, task: Task) -> None:
+    await ctx.db.execute(select(func.pg_notify(CHANNEL, payload(kind, task, ctx.viewer_id))))
