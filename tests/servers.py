@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-READY_LINE = "Application startup complete"
+READY_LINE = "Uvicorn running on"  # logged once the socket listens
 
 
 def free_port() -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-READY_LINE = "Application startup complete"
+READY_LINE = "Uvicorn running on"  # logged once the socket listens
 STARTUP_TIMEOUT_S = 90
 
 
