@@ -8,8 +8,10 @@ get a fresh copy of the template.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,16 +34,35 @@ from tests.databases import create_database, drop_database, new_name
 from tests.gql import Api
 
 
+@contextmanager
+def pg_data_dir() -> Iterator[Path]:
+    """A folder for an embedded PostgreSQL of a test's own. Not under pytest's tmp_path: pytest
+    makes that tree private to root at every session start, and the embedded server runs as
+    another user, so a concurrent pytest run would lock it out."""
+    parent = Path(tempfile.mkdtemp(prefix="gqlapi-test-pg-"))
+    try:
+        yield parent / "pgdata"
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+@pytest.fixture
+def embedded_data_dir() -> Iterator[Path]:
+    with pg_data_dir() as path:
+        yield path
+
+
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_admin_url() -> Iterator[str]:
     given = os.environ.get("TEST_DATABASE_URL", "").strip()
     if given:
         yield admin_url(normalise_database_url(given))
         return
-    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "pgdata")
-    url = embedded.start("postgres")
-    yield url
-    embedded.stop()
+    with pg_data_dir() as path:
+        embedded = EmbeddedPostgres(path)
+        url = embedded.start("postgres")
+        yield url
+        embedded.stop()
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -52,7 +52,9 @@ def serving(database_url: str | None, **env: str) -> Iterator[str]:
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(timeout=30)
+            code = proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+            raise AssertionError("the server did not stop on SIGINT") from None
+    assert code == 0, f"the server exited with {code}"

@@ -274,8 +274,8 @@ async def test_protocol_close_codes_and_limits(fresh_database_url: str) -> None:
             assert await close_code(legacy) == 4406
 
 
-async def test_the_listener_reconnects_after_postgresql_restarts(tmp_path: Path) -> None:
-    embedded = EmbeddedPostgres(tmp_path / "pgdata")
+async def test_the_listener_reconnects_after_postgresql_restarts(embedded_data_dir: Path) -> None:
+    embedded = EmbeddedPostgres(embedded_data_dir)
     url = embedded.start("live")
     await upgrade(url)
     server = embedded._server
