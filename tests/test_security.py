@@ -224,3 +224,32 @@ async def test_the_request_deadline_cancels_the_work(
         assert (await api.ok("{ workspaces { totalCount } }", None, account.token))["workspaces"][
             "totalCount"
         ] == 0
+
+
+@pytest_asyncio.fixture
+async def tiny_budget(connection: AsyncConnection) -> AsyncIterator[Api]:
+    async with joined_client(connection, rate_limit_points=3) as http:
+        yield Api(http)
+
+
+async def test_a_client_over_its_budget_costs_no_more_database_work(
+    tiny_budget: Api, connection: AsyncConnection
+) -> None:
+    from sqlalchemy import event
+
+    account = await tiny_budget.register()
+    reservations: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "rate_limits" in statement:
+            reservations.append(statement)
+
+    event.listen(connection.sync_connection, "before_cursor_execute", seen)
+    try:
+        # Three points: three queries, then refused (the first refusal asks PostgreSQL)...
+        assert await spend(tiny_budget, account.token, 4) == [200, 200, 200, 429]
+        reservations.clear()
+        assert await spend(tiny_budget, account.token, 5) == [429] * 5
+        assert reservations == []  # refused from memory, not from PostgreSQL
+    finally:
+        event.remove(connection.sync_connection, "before_cursor_execute", seen)

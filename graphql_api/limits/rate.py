@@ -43,6 +43,9 @@ class _Lease:
     granted: int = 0
     spent: int = 0
     reserved_everywhere: int = 0
+    # The budget ran out for this window: refuse without asking PostgreSQL again, so a client
+    # hammering past its limit costs no database round trips.
+    exhausted: bool = False
 
     @property
     def unspent(self) -> int:
@@ -68,12 +71,13 @@ class RateLimiter:
                 if lease is not None and lease.window != window:
                     self.leases = {k: v for k, v in self.leases.items() if v.window == window}
                 lease = self.leases[key] = _Lease(window)
-            if lease.unspent < points:
+            if lease.unspent < points and not lease.exhausted:
                 granted, everywhere = await self._reserve(
                     key, window, max(points - lease.unspent, self.chunk)
                 )
                 lease.granted += granted
                 lease.reserved_everywhere = everywhere
+                lease.exhausted = everywhere >= self.budget and lease.unspent < points
             allowed = lease.unspent >= points
             if allowed:
                 lease.spent += points
