@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import errno
 import os
+import signal
 import socket
 import sys
 from collections.abc import Iterator
@@ -145,6 +146,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     check_port_free(host, port)
+    # uvicorn shuts down gracefully on SIGTERM and then re-raises it; by default that would end
+    # the process at once, skipping the clean-up below (the embedded PostgreSQL would outlive us).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with database_url(settings) as url:
         # Workers read their settings from the environment; hand them the resolved database.
         os.environ["DATABASE_URL"] = url

@@ -22,7 +22,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(database_url: str | None, **env: str) -> Iterator[str]:
+def serving(
+    database_url: str | None, stop: signal.Signals = signal.SIGINT, **env: str
+) -> Iterator[str]:
     """A server on a free port; yields its base URL. Without a database URL it starts the
     embedded default (GRAPHQL_API_DATA_DIR should then be in `env`)."""
     port = free_port()
@@ -50,7 +52,7 @@ def serving(database_url: str | None, **env: str) -> Iterator[str]:
         threading.Thread(target=proc.stderr.read, daemon=True).start()
         yield f"127.0.0.1:{port}"
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         try:
             code = proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
