@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 
@@ -26,10 +26,6 @@ def normalise_database_url(raw: str) -> str:
     if not url.database:
         raise DatabaseUrlError("DATABASE_URL must name a database (…/dbname)")
     return url.render_as_string(hide_password=False)
-
-
-def parse(url: str) -> URL:
-    return make_url(url)
 
 
 def redacted(url: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,9 +116,6 @@ class Settings:
             raise SettingsError("DB_POOL_SIZE must be >= 1, DB_MAX_OVERFLOW >= 0, timeout > 0")
         if not 0 < self.port < 65536:
             raise SettingsError("PORT must be between 1 and 65535")
-
-    def with_database_url(self, url: str) -> Settings:
-        return replace(self, database_url=normalise_database_url(url))
 
 
 _NUMERIC: tuple[tuple[str, str, type], ...] = (

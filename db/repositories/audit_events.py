@@ -3,8 +3,6 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar
 
-from sqlalchemy import Select
-
 from db.models import AuditEvent
 from db.repositories.base import Repository
 from db.repositories.keyset import KeysetOrder, SortKey
@@ -45,9 +43,3 @@ class AuditEventRepository(Repository[AuditEvent]):
         )
         self.db.add(event)
         return event
-
-    def in_workspace(self, workspace_id: uuid.UUID) -> Select[Any]:
-        return self.select().where(AuditEvent.workspace_id == workspace_id)
-
-    def for_entity(self, workspace_id: uuid.UUID, entity_id: uuid.UUID) -> Select[Any]:
-        return self.in_workspace(workspace_id).where(AuditEvent.entity_id == entity_id)

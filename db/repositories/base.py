@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.exc import StaleDataError
@@ -68,19 +68,6 @@ class Repository(Generic[M]):
         rows = await self.db.scalars(self.select().where(self.model.id.in_(set(ids))))
         by_id = {row.id: row for row in rows}
         return [by_id.get(i) for i in ids]
-
-    async def list_by_parent_ids(
-        self, parent: ColumnElement[Any], parent_ids: Sequence[Any], *order: ColumnElement[Any]
-    ) -> list[list[M]]:
-        """Children of many parents in one query, grouped in the order of `parent_ids`."""
-        if not parent_ids:
-            return []
-        stmt = self.select().where(parent.in_(set(parent_ids))).order_by(*order)
-        groups: dict[Any, list[M]] = defaultdict(list)
-        key = str(parent.key)
-        for row in await self.db.scalars(stmt):
-            groups[getattr(row, key)].append(row)
-        return [groups.get(pid, []) for pid in parent_ids]
 
     async def page(self, stmt: Select[Any], order: KeysetOrder, args: PageArgs) -> Page[M]:
         rows = await self.db.scalars(paginate_statement(stmt, order, args))

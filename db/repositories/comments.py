@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import uuid
 from typing import Any, ClassVar
 
 from sqlalchemy import Select
@@ -20,6 +19,3 @@ class CommentRepository(Repository[Comment]):
 
     def select(self) -> Select[Any]:
         return super().select().where(Comment.deleted_at.is_(None))
-
-    def on_task(self, task_id: uuid.UUID) -> Select[Any]:
-        return self.select().where(Comment.task_id == task_id)

@@ -22,9 +22,6 @@ class LabelRepository(Repository[Label]):
     def select(self) -> Select[Any]:
         return super().select().where(Label.deleted_at.is_(None))
 
-    def in_workspace(self, workspace_id: uuid.UUID) -> Select[Any]:
-        return self.select().where(Label.workspace_id == workspace_id)
-
     async def missing_from(
         self, workspace_id: uuid.UUID, label_ids: Sequence[uuid.UUID]
     ) -> set[uuid.UUID]:

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from sqlalchemy import Select, update
+from sqlalchemy import update
 
 from db.errors import NotFound
 from db.models import Project
@@ -18,10 +18,6 @@ PROJECT_ORDER = KeysetOrder(
 class ProjectRepository(Repository[Project]):
     model: ClassVar[type[Project]] = Project
     entity = "project"
-
-    def in_workspace(self, workspace_id: uuid.UUID, include_archived: bool = False) -> Select[Any]:
-        stmt = self.select().where(Project.workspace_id == workspace_id)
-        return stmt if include_archived else stmt.where(Project.archived_at.is_(None))
 
     async def get_by_key(self, workspace_id: uuid.UUID, key: str) -> Project | None:
         rows = await self.db.scalars(

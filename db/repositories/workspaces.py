@@ -74,6 +74,3 @@ class MembershipRepository(Repository[Membership]):
 
     async def remove(self, membership: Membership) -> None:
         await self.db.execute(delete(Membership).where(Membership.id == membership.id))
-
-    def in_workspace(self, workspace_id: uuid.UUID) -> Select[Any]:
-        return self.select().where(Membership.workspace_id == workspace_id)
