@@ -17,7 +17,14 @@ from sqlalchemy.orm.exc import StaleDataError
 from db.base import Base, SoftDeleteMixin
 from db.errors import translate
 from db.models import Membership
-from db.repositories.keyset import KeysetOrder, Page, PageArgs, build_page, paginate_statement
+from db.repositories.keyset import (
+    KeysetOrder,
+    Page,
+    PageArgs,
+    build_page,
+    fetch_size,
+    paginate_statement,
+)
 from db.session import DbSession
 
 M = TypeVar("M", bound=Base)
@@ -91,7 +98,7 @@ class Repository(Generic[M]):
         inner = inner_stmt.limit(None).order_by(None).add_columns(rank.label("_rank")).subquery()
         entity = aliased(self.model, inner)
         rows = await self.db.scalars(
-            select(entity).where(inner.c._rank <= args.size + 1).order_by(inner.c._rank)
+            select(entity).where(inner.c._rank <= fetch_size(args)).order_by(inner.c._rank)
         )
         groups: dict[Any, list[M]] = defaultdict(list)
         for row in rows:
