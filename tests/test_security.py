@@ -13,7 +13,9 @@ import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.engine import create_engine, create_sessionmaker
 from db.repositories.workspaces import WorkspaceRepository
+from graphql_api.limits.rate import RateLimiter
 from tests.conftest import joined_client, live_client
 from tests.databases import dsn
 from tests.gql import Api, error_codes
@@ -141,6 +143,42 @@ async def test_rate_limit_by_cost_at_its_boundary_across_processes_and_restarts(
     # A restarted process (nothing in memory) still finds the budget spent.
     async with live_client(fresh_database_url, **budget) as c_http:
         assert await spend(Api(c_http), account.token, 1) == [429]
+
+
+class CountingLimiter(RateLimiter):
+    reservations = 0
+
+    async def _reserve(self, key: str, window: int, want: int) -> tuple[int, int]:
+        self.reservations += 1
+        return await super()._reserve(key, window, want)
+
+
+async def test_a_busy_client_reserves_rarely_and_never_holds_up_another(
+    fresh_database_url: str,
+) -> None:
+    engine = create_engine(fresh_database_url)
+    limiter = CountingLimiter(create_sessionmaker(engine), budget=1_000_000, window_s=3600)
+    blocker = await asyncpg.connect(dsn(fresh_database_url))
+    try:
+        # Chunks double (100, 200, 400, 800): 1,000 one-point requests make 4 reservations.
+        for _ in range(1000):
+            assert (await limiter.charge("busy", 1)).allowed
+        assert limiter.reservations == 4
+        reserved = await blocker.fetchval("SELECT reserved FROM rate_limits WHERE key = 'busy'")
+        assert reserved == 1500
+
+        # A reservation that waits (another process holds the row) holds up only its client.
+        async with blocker.transaction():
+            await blocker.execute("SELECT 1 FROM rate_limits WHERE key = 'busy' FOR UPDATE")
+            waiting = asyncio.create_task(limiter.charge("busy", 10_000))
+            await asyncio.sleep(0.2)
+            assert not waiting.done()
+            other = await asyncio.wait_for(limiter.charge("other", 1), 5)
+            assert other.allowed
+        assert (await asyncio.wait_for(waiting, 5)).allowed
+    finally:
+        await blocker.close()
+        await engine.dispose()
 
 
 async def test_rate_limit_headers_count_down(live_api: Api) -> None:

@@ -4,13 +4,18 @@ Each process reserves points for a client in chunks (one small transaction per c
 request) and spends them locally. Reservations never exceed the budget, so the budget holds across
 processes; points reserved by a process that stops are simply used up, so it holds across
 restarts too (erring on the strict side).
+
+A client's chunks start small and double with each reservation in a window, up to a twentieth of
+the budget: a light client holds little it has not spent, and a busy one reserves a handful of
+times per window instead of every few requests (while a reservation is made, that client's
+requests in this process wait for it; other clients' do not).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -40,12 +45,14 @@ class Decision:
 @dataclass
 class _Lease:
     window: int
+    chunk: int  # the next reservation's size
     granted: int = 0
     spent: int = 0
     reserved_everywhere: int = 0
     # The budget ran out for this window: refuse without asking PostgreSQL again, so a client
     # hammering past its limit costs no database round trips.
     exhausted: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def unspent(self) -> int:
@@ -59,28 +66,32 @@ class RateLimiter:
         self.sessionmaker = sessionmaker
         self.budget = budget
         self.window_s = window_s
-        self.chunk = max(1, min(100, budget // 20))
+        self.first_chunk = max(1, min(100, budget // 20))
+        self.max_chunk = max(self.first_chunk, budget // 20)
         self.leases: dict[str, _Lease] = {}
-        self.lock = asyncio.Lock()
 
     async def charge(self, key: str, points: int) -> Decision:
         window = int(time.time()) // self.window_s * self.window_s
-        async with self.lock:
-            lease = self.leases.get(key)
-            if lease is None or lease.window != window:
-                if lease is not None and lease.window != window:
-                    self.leases = {k: v for k, v in self.leases.items() if v.window == window}
-                lease = self.leases[key] = _Lease(window)
-            if lease.unspent < points and not lease.exhausted:
-                granted, everywhere = await self._reserve(
-                    key, window, max(points - lease.unspent, self.chunk)
-                )
-                lease.granted += granted
-                lease.reserved_everywhere = everywhere
-                lease.exhausted = everywhere >= self.budget and lease.unspent < points
-            allowed = lease.unspent >= points
-            if allowed:
-                lease.spent += points
+        lease = self.leases.get(key)
+        if lease is None or lease.window != window:
+            if lease is not None:
+                self.leases = {k: v for k, v in self.leases.items() if v.window == window}
+            lease = self.leases[key] = _Lease(window, self.first_chunk)
+        if lease.unspent < points and not lease.exhausted:
+            async with lease.lock:
+                # Another request of this client may have reserved while this one waited.
+                if lease.unspent < points and not lease.exhausted:
+                    granted, everywhere = await self._reserve(
+                        key, window, max(points - lease.unspent, lease.chunk)
+                    )
+                    lease.chunk = min(lease.chunk * 2, self.max_chunk)
+                    lease.granted += granted
+                    lease.reserved_everywhere = everywhere
+                    lease.exhausted = everywhere >= self.budget and lease.unspent < points
+        # No await from here on: the check and the spend cannot interleave with another request.
+        allowed = lease.unspent >= points
+        if allowed:
+            lease.spent += points
         return Decision(
             allowed=allowed,
             limit=self.budget,
