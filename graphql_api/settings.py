@@ -26,6 +26,9 @@ class Settings:
     embedded_data_dir: Path | None = None
     pool_size: int = 10
     max_overflow: int = 10
+    # The compiled single-statement reads are CPU-bound in PostgreSQL: a few connections per
+    # worker keep its cores busy, more only make its backends and the workers fight for them.
+    read_pool_size: int = 4
     pool_timeout: float = 10.0
     pool_recycle: int = 1800
     statement_timeout_ms: int = 5000
@@ -112,8 +115,15 @@ class Settings:
             raise SettingsError(
                 "SECRET_KEY must be set to a random value of at least 32 characters in production"
             )
-        if self.pool_size < 1 or self.max_overflow < 0 or self.pool_timeout <= 0:
-            raise SettingsError("DB_POOL_SIZE must be >= 1, DB_MAX_OVERFLOW >= 0, timeout > 0")
+        if (
+            self.pool_size < 1
+            or self.read_pool_size < 1
+            or self.max_overflow < 0
+            or self.pool_timeout <= 0
+        ):
+            raise SettingsError(
+                "DB_POOL_SIZE and DB_READ_POOL_SIZE must be >= 1, DB_MAX_OVERFLOW >= 0, timeout > 0"
+            )
         if not 0 < self.port < 65536:
             raise SettingsError("PORT must be between 1 and 65535")
 
@@ -121,6 +131,7 @@ class Settings:
 _NUMERIC: tuple[tuple[str, str, type], ...] = (
     ("DB_POOL_SIZE", "pool_size", int),
     ("DB_MAX_OVERFLOW", "max_overflow", int),
+    ("DB_READ_POOL_SIZE", "read_pool_size", int),
     ("DB_POOL_TIMEOUT", "pool_timeout", float),
     ("DB_POOL_RECYCLE", "pool_recycle", int),
     ("DB_STATEMENT_TIMEOUT_MS", "statement_timeout_ms", int),

@@ -67,7 +67,11 @@ async def test_statements_per_request_are_constant_in_page_size(
 
 
 async def test_no_request_leaves_a_connection_checked_out(fresh_database_url: str) -> None:
-    app = create_app(make_settings(database_url=fresh_database_url, pool_size=3, max_overflow=0))
+    app = create_app(
+        make_settings(
+            database_url=fresh_database_url, pool_size=3, max_overflow=0, read_pool_size=2
+        )
+    )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
@@ -97,3 +101,5 @@ async def test_no_request_leaves_a_connection_checked_out(fresh_database_url: st
             database = app.state.database
             assert database.engine.pool.checkedout() == 0
             assert database.read_pool.get_size() - database.read_pool.get_idle_size() == 0
+            # The fast path's reads used their own pool, which never grew past its size.
+            assert 1 <= database.read_pool.get_size() <= 2

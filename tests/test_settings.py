@@ -54,6 +54,7 @@ def test_production_with_a_real_secret() -> None:
     [
         ({"DB_POOL_SIZE": "many"}, "DB_POOL_SIZE must be a number"),
         ({"DB_POOL_SIZE": "0"}, "DB_POOL_SIZE"),
+        ({"DB_READ_POOL_SIZE": "0"}, "DB_READ_POOL_SIZE"),
         ({"PORT": "70000"}, "PORT"),
         ({"ENVIRONMENT": "staging"}, "ENVIRONMENT"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
@@ -66,10 +67,16 @@ def test_bad_values_name_the_setting(env: dict[str, str], message: str) -> None:
 
 def test_numbers_are_read() -> None:
     settings = Settings.from_env(
-        {"DB_POOL_SIZE": "3", "DB_POOL_TIMEOUT": "2.5", "DB_STATEMENT_TIMEOUT_MS": "100"}
+        {
+            "DB_POOL_SIZE": "3",
+            "DB_READ_POOL_SIZE": "2",
+            "DB_POOL_TIMEOUT": "2.5",
+            "DB_STATEMENT_TIMEOUT_MS": "100",
+        }
     )
-    assert (settings.pool_size, settings.pool_timeout, settings.statement_timeout_ms) == (
-        3,
-        2.5,
-        100,
-    )
+    assert (
+        settings.pool_size,
+        settings.read_pool_size,
+        settings.pool_timeout,
+        settings.statement_timeout_ms,
+    ) == (3, 2, 2.5, 100)
