@@ -7,8 +7,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import delete, select
 
-from db.errors import AlreadyExists, Conflict, InvalidInput
+from db.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from db.ids import uuid7
 from db.models import Project, Task, TaskPriority, User, Workspace
 from db.repositories import PageArgs, ProjectRepository, TaskRepository, UserRepository
@@ -134,8 +135,19 @@ async def test_page_size_limits(db: DbSession, args: PageArgs) -> None:
 
 async def test_task_numbers_are_allocated_in_order(db: DbSession) -> None:
     project = await make_project(db)
-    repo = ProjectRepository(db)
-    assert [await repo.allocate_task_number(project.id) for _ in range(3)] == [1, 2, 3]
+    repo = TaskRepository(db)
+    tasks = [await repo.create(project, {"title": f"t{i}"}) for i in range(3)]
+    assert [t.number for t in tasks] == [1, 2, 3]
+    assert all(t.version == 1 and t.created_at is not None for t in tasks)
+    counter = await db.scalar(select(Project.task_counter).where(Project.id == project.id))
+    assert counter == 3
+
+
+async def test_creating_a_task_in_a_missing_project_is_not_found(db: DbSession) -> None:
+    project = await make_project(db)
+    await db.execute(delete(Project).where(Project.id == project.id))
+    with pytest.raises(NotFound):
+        await TaskRepository(db).create(project, {"title": "t"})
 
 
 async def test_soft_delete_and_restore(db: DbSession) -> None:

@@ -3,9 +3,6 @@ from __future__ import annotations
 import uuid
 from typing import ClassVar
 
-from sqlalchemy import update
-
-from db.errors import NotFound
 from db.models import Project
 from db.repositories.base import Repository
 from db.repositories.keyset import KeysetOrder, SortKey
@@ -24,17 +21,3 @@ class ProjectRepository(Repository[Project]):
             self.select().where(Project.workspace_id == workspace_id, Project.key == key)
         )
         return rows[0] if rows else None
-
-    async def allocate_task_number(self, project_id: uuid.UUID) -> int:
-        """The next task number: the row lock taken by UPDATE serialises concurrent creates,
-        so numbers are distinct and increasing."""
-        stmt = (
-            update(Project)
-            .where(Project.id == project_id)
-            .values(task_counter=Project.task_counter + 1)
-            .returning(Project.task_counter)
-        )
-        number = await self.db.scalar(stmt)
-        if number is None:
-            raise NotFound("project not found", field=["projectId"])
-        return int(number)

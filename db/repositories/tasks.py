@@ -7,10 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import Select, delete, func, insert, literal, select
+from sqlalchemy import Select, delete, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import REGCONFIG
+from sqlalchemy.exc import IntegrityError
 
-from db.models import Label, Task, TaskLabel, TaskStatus
+from db.errors import NotFound, translate
+from db.ids import uuid7
+from db.models import Label, Project, Task, TaskLabel, TaskStatus
 from db.repositories.base import Repository
 from db.repositories.keyset import KeysetOrder, SortKey
 
@@ -117,8 +120,51 @@ class TaskRepository(Repository[Task]):
             )
         )
 
-    async def set_labels(self, task: Task, label_ids: list[uuid.UUID]) -> None:
-        await self.db.execute(delete(TaskLabel).where(TaskLabel.task_id == task.id))
+    async def create(self, project: Project, values: dict[str, Any]) -> Task:
+        """A new task with its project's next number, taken in the same statement.
+
+        The counter's row lock serialises creates in a project until the transaction ends, so
+        what follows it should be short: numbering and inserting in one round trip (rather than
+        an UPDATE, then a flush in its own SAVEPOINT) keeps the lock for fewer round trips.
+        Numbers are distinct and gap-free: a create that rolls back returns its number."""
+        counter = (
+            update(Project)
+            .where(Project.id == project.id)
+            .values(task_counter=Project.task_counter + 1)
+            .returning(Project.task_counter)
+            .cte("counter")
+        )
+        table = Task.__table__
+        given = {
+            c.name: c.default.arg
+            for c in table.columns
+            if c.default is not None and c.default.is_scalar
+        }
+        given |= {"id": uuid7(), "workspace_id": project.workspace_id, "project_id": project.id}
+        given |= values
+        row = select(*(literal(v, table.c[k].type) for k, v in given.items()))
+        stmt = (
+            insert(Task)
+            .from_select(
+                [*given, "number"],
+                row.add_columns(counter.c.task_counter),
+                include_defaults=False,  # the scalar ones are above; the server's apply
+            )
+            .returning(Task)
+        )
+        try:
+            created = await self.db.scalars(stmt)
+        except IntegrityError as exc:  # the assignee or project went away meanwhile
+            raise translate(exc, self.entity) from exc
+        if not created:
+            raise NotFound("project not found", field=["projectId"])
+        task: Task = created[0]
+        return task
+
+    async def set_labels(self, task: Task, label_ids: list[uuid.UUID], new: bool = False) -> None:
+        """The task's labels become `label_ids` (a new task has none to remove)."""
+        if not new:
+            await self.db.execute(delete(TaskLabel).where(TaskLabel.task_id == task.id))
         if label_ids:
             rows = [
                 {"task_id": task.id, "label_id": lid, "workspace_id": task.workspace_id}

@@ -12,7 +12,7 @@ import strawberry
 from db.errors import Conflict, InvalidInput, NotFound
 from db.models import Task as TaskModel
 from db.models import TaskPriority, TaskStatus
-from db.repositories import LabelRepository, MembershipRepository, ProjectRepository, TaskRepository
+from db.repositories import LabelRepository, MembershipRepository, TaskRepository
 from graphql_api import audit, policy, validation
 from graphql_api.context import Context
 from graphql_api.events import publish as events
@@ -120,19 +120,10 @@ async def create_task(info: strawberry.Info, input: CreateTaskInput) -> CreateTa
             "due_at": input.due_at,
         }
         label_ids = await _labels(ctx, project.workspace_id, input.label_ids)
-        number = await ProjectRepository(ctx.db).allocate_task_number(project.id)
         repo = TaskRepository(ctx.db)
-        task = await repo.add(
-            TaskModel(
-                workspace_id=project.workspace_id,
-                project_id=project.id,
-                number=number,
-                created_by_id=ctx.viewer_id,
-                **values,
-            )
-        )
-        await repo.set_labels(task, label_ids)
-        changes = created({**values, "number": number})
+        task = await repo.create(project, {**values, "created_by_id": ctx.viewer_id})
+        await repo.set_labels(task, label_ids, new=True)
+        changes = created({**values, "number": task.number})
         if label_ids:
             changes["labelIds"] = [None, _label_gids(label_ids)]
         await _changed(ctx, "CREATED", task, changes)

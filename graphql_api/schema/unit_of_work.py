@@ -27,6 +27,8 @@ def _statement_timeout(context: Context) -> Callable[[Any, Any, Connection], Non
     limit, or less when the request's deadline is nearer, so no statement outlives it."""
 
     def after_begin(session: Any, transaction: Any, connection: Connection) -> None:
+        if transaction.nested:
+            return  # a SAVEPOINT inside the transaction, which has its timeout already
         left_ms = int((context.deadline - time.monotonic()) * 1000)
         limit = context.settings.statement_timeout_ms
         timeout = max(1, min(left_ms, limit) if limit > 0 else left_ms)
