@@ -143,6 +143,19 @@ async def test_task_numbers_are_allocated_in_order(db: DbSession) -> None:
     assert counter == 3
 
 
+async def test_a_create_that_breaks_a_reference_is_not_found_and_leaves_the_number(
+    db: DbSession,
+) -> None:
+    project = await make_project(db)
+    repo = TaskRepository(db)
+    savepoint = await db.session.begin_nested()
+    with pytest.raises(NotFound, match="refers to something that does not exist"):
+        await repo.create(project, {"title": "t", "assignee_id": uuid7()})  # no such user
+    await savepoint.rollback()
+    # The transaction goes on, and the number the failed create took is given back.
+    assert (await repo.create(project, {"title": "t"})).number == 1
+
+
 async def test_creating_a_task_in_a_missing_project_is_not_found(db: DbSession) -> None:
     project = await make_project(db)
     await db.execute(delete(Project).where(Project.id == project.id))

@@ -126,7 +126,7 @@ class TaskRepository(Repository[Task]):
         The counter's row lock serialises creates in a project until the transaction ends, so
         what follows it should be short: numbering and inserting in one round trip (rather than
         an UPDATE, then a flush in its own SAVEPOINT) keeps the lock for fewer round trips.
-        Numbers are distinct and gap-free: a create that rolls back returns its number."""
+        Numbers are distinct and gap-free: a create that rolls back gives its number back."""
         counter = (
             update(Project)
             .where(Project.id == project.id)
