@@ -18,7 +18,11 @@ async def record(
     workspace_id: uuid.UUID | None,
     changes: dict[str, Any] | None = None,
     actor_id: uuid.UUID | None = None,
+    notify: tuple[str, str] | None = None,
 ) -> None:
+    """Audit a change (after writing what is still pending of it); `notify` also announces it,
+    in the same statement (graphql_api.events.publish)."""
+    await ctx.db.flush()
     await AuditEventRepository(ctx.db).record(
         action=action,
         entity_type=entity_type,
@@ -27,5 +31,5 @@ async def record(
         workspace_id=workspace_id,
         changes=changes,
         request_id=ctx.request_id,
+        notify=notify,
     )
-    await ctx.db.flush()

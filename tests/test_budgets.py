@@ -158,3 +158,36 @@ async def test_compiled_statements_are_planned_once_not_per_execution(
         await conn.close()
     # PostgreSQL tries 5 custom plans before it weighs the generic one; then it keeps to it.
     assert [(r["generic_plans"], r["custom_plans"]) for r in counts] == [(5, 5)] * 3
+
+
+async def test_create_task_statements(api: Api, db: DbSession, sql_counter: SqlCounter) -> None:
+    """M1: what createTask with labels costs, and that its payload's `identifier` reuses the
+    project it loaded (a new task leaves the project's updatedAt and version as they were)."""
+    owner = await api.register()
+    ws = await api.workspace(owner)
+    proj = await project(api, owner, ws["id"])
+    labels = [(await label(api, owner, ws["id"], name))["id"] for name in ("a", "b", "c")]
+    before = await api.ok(
+        "query($id: ID!) { node(id: $id) { ... on Project { updatedAt version } } }",
+        {"id": proj["id"]},
+        owner.token,
+    )
+    sql_counter.reset()
+    created = await api.ok(
+        "mutation($input: CreateTaskInput!) { createTask(input: $input) "
+        "{ task { identifier project { updatedAt version } } userErrors { code } } }",
+        {"input": {"projectId": proj["id"], "title": "t", "labelIds": labels}},
+        owner.token,
+    )
+    payload = created["createTask"]
+    assert payload["userErrors"] == [] and payload["task"]["identifier"].endswith("-1")
+    assert payload["task"]["project"] == before["node"]
+    # SET LOCAL statement_timeout; the project; the viewer's role; the labels; number + insert;
+    # the task's labels; the audit row with its NOTIFY.
+    assert len(sql_counter.statements) == 7, sql_counter.statements
+    again = await api.ok(
+        "query($id: ID!) { node(id: $id) { ... on Project { updatedAt version } } }",
+        {"id": proj["id"]},
+        owner.token,
+    )
+    assert again == before

@@ -3,6 +3,8 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar
 
+from sqlalchemy import func, insert
+
 from db.models import AuditEvent
 from db.repositories.base import Repository
 from db.repositories.keyset import KeysetOrder, SortKey
@@ -31,8 +33,11 @@ class AuditEventRepository(Repository[AuditEvent]):
         workspace_id: uuid.UUID | None,
         changes: dict[str, Any] | None = None,
         request_id: str | None = None,
-    ) -> AuditEvent:
-        event = AuditEvent(
+        notify: tuple[str, str] | None = None,
+    ) -> None:
+        """One audit row. `notify` (channel, payload) is sent by the same statement: a NOTIFY
+        that announces the change costs no round trip of its own."""
+        stmt: Any = insert(AuditEvent).values(
             action=action,
             entity_type=entity_type,
             entity_id=entity_id,
@@ -41,5 +46,6 @@ class AuditEventRepository(Repository[AuditEvent]):
             changes=changes,
             request_id=request_id,
         )
-        self.db.add(event)
-        return event
+        if notify is not None:
+            stmt = stmt.returning(func.pg_notify(*notify))
+        await self.db.execute(stmt)

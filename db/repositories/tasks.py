@@ -130,7 +130,8 @@ class TaskRepository(Repository[Task]):
         counter = (
             update(Project)
             .where(Project.id == project.id)
-            .values(task_counter=Project.task_counter + 1)
+            # A new task is not a change to the project: its updatedAt (and version) stay.
+            .values(task_counter=Project.task_counter + 1, updated_at=Project.updated_at)
             .returning(Project.task_counter)
             .cte("counter")
         )

@@ -1,14 +1,13 @@
-"""Sending a task event: a NOTIFY inside the writing transaction, so PostgreSQL delivers it only
-when that transaction commits (a rolled-back write, or a field rolled back to its savepoint, sends
-nothing). The payload carries ids and the kind only; subscribers load the task themselves, with
-their own permissions."""
+"""Task events: a NOTIFY inside the writing transaction, sent with the change's audit row, so
+PostgreSQL delivers it only when that transaction commits (a rolled-back write, or a field rolled
+back to its savepoint, sends nothing). The payload carries ids and the kind only; subscribers
+load the task themselves, with their own permissions."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import orjson
-from sqlalchemy import func, select
 
 from db.models import Task
 from graphql_api.context import Context
@@ -29,5 +28,7 @@ def payload(kind: str, task: Task, actor: object) -> str:
     ).decode()
 
 
-async def publish(ctx: Context, kind: str, task: Task) -> None:
-    await ctx.db.execute(select(func.pg_notify(CHANNEL, payload(kind, task, ctx.viewer_id))))
+def notification(ctx: Context, kind: str, task: Task) -> tuple[str, str]:
+    """The NOTIFY (channel, payload) of a task event, for audit.record to send with the
+    change's audit row."""
+    return CHANNEL, payload(kind, task, ctx.viewer_id)

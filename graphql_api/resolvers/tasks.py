@@ -10,6 +10,7 @@ from typing import Any
 import strawberry
 
 from db.errors import Conflict, InvalidInput, NotFound
+from db.models import Project as ProjectModel
 from db.models import Task as TaskModel
 from db.models import TaskPriority, TaskStatus
 from db.repositories import LabelRepository, MembershipRepository, TaskRepository
@@ -55,8 +56,8 @@ async def _changed(ctx: Context, kind: str, task: TaskModel, changes: dict[str, 
         task.id,
         workspace_id=task.workspace_id,
         changes=changes,
+        notify=events.notification(ctx, kind, task),
     )
-    await events.publish(ctx, kind, task)
 
 
 def _title(value: str) -> str:
@@ -101,11 +102,13 @@ async def _live_task(ctx: Context, global_id: str) -> TaskModel:
 
 async def create_task(info: strawberry.Info, input: CreateTaskInput) -> CreateTaskPayload:
     ctx: Context = info.context
+    loaded: list[ProjectModel] = []
 
     async def action() -> CreateTaskPayload:
         project = await find(
             ctx, ctx.loaders.projects, input.project_id, "Project", ["input", "projectId"]
         )
+        loaded.append(project)
         await authorize(ctx, project.workspace_id, policy.Action.WRITE_TASKS)
         if project.archived_at is not None:
             raise Conflict(
@@ -129,7 +132,12 @@ async def create_task(info: strawberry.Info, input: CreateTaskInput) -> CreateTa
         await _changed(ctx, "CREATED", task, changes)
         return CreateTaskPayload(task=Task.from_model(task))
 
-    return await run_mutation(ctx, CreateTaskPayload, action)
+    result = await run_mutation(ctx, CreateTaskPayload, action)
+    if result.task is not None:
+        # The write cleared the loaders, but the project is as loaded (a new task changes only
+        # its counter, which the API does not show): the task's `identifier` needs no reload.
+        ctx.loaders.projects.prime(loaded[0].id, loaded[0])
+    return result
 
 
 async def update_task(info: strawberry.Info, input: UpdateTaskInput) -> UpdateTaskPayload:
