@@ -11,8 +11,14 @@ from sqlalchemy import delete, select
 
 from db.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from db.ids import uuid7
-from db.models import Project, Task, TaskPriority, User, Workspace
-from db.repositories import PageArgs, ProjectRepository, TaskRepository, UserRepository
+from db.models import Label, Project, Task, TaskPriority, User, Workspace
+from db.repositories import (
+    LabelRepository,
+    PageArgs,
+    ProjectRepository,
+    TaskRepository,
+    UserRepository,
+)
 from db.repositories.tasks import TASK_ORDERS
 from db.session import DbSession
 
@@ -154,6 +160,22 @@ async def test_a_create_that_breaks_a_reference_is_not_found_and_leaves_the_numb
     await savepoint.rollback()
     # The transaction goes on, and the number the failed create took is given back.
     assert (await repo.create(project, {"title": "t"})).number == 1
+
+
+async def test_a_task_is_created_with_its_labels_in_one_statement(db: DbSession) -> None:
+    project = await make_project(db)
+    labels = [Label(workspace_id=project.workspace_id, name=n, color="#000000") for n in "ab"]
+    await LabelRepository(db).add_all(labels)
+    repo = TaskRepository(db)
+    ids = [labels[1].id, labels[0].id, labels[1].id]  # repeats are one label
+    task = await repo.create(project, {"title": "t"}, ids)
+    (found,) = await repo.labels_of([task.id])
+    assert [label.name for label in found] == ["a", "b"]
+    savepoint = await db.session.begin_nested()
+    with pytest.raises(NotFound):
+        await repo.create(project, {"title": "t"}, [uuid7()])  # no such label
+    await savepoint.rollback()
+    assert (await repo.create(project, {"title": "t"})).number == 2
 
 
 async def test_creating_a_task_in_a_missing_project_is_not_found(db: DbSession) -> None:

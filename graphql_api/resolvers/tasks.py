@@ -124,8 +124,7 @@ async def create_task(info: strawberry.Info, input: CreateTaskInput) -> CreateTa
         }
         label_ids = await _labels(ctx, project.workspace_id, input.label_ids)
         repo = TaskRepository(ctx.db)
-        task = await repo.create(project, {**values, "created_by_id": ctx.viewer_id})
-        await repo.set_labels(task, label_ids, new=True)
+        task = await repo.create(project, {**values, "created_by_id": ctx.viewer_id}, label_ids)
         changes = created({**values, "number": task.number})
         if label_ids:
             changes["labelIds"] = [None, _label_gids(label_ids)]
