@@ -188,9 +188,9 @@ def main() -> int:
     )
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections (16)")
     parser.add_argument(
-        "--seconds", type=int, default=5, help="per round, operation and endpoint (5)"
+        "--seconds", type=int, default=4, help="per round, operation and endpoint (4)"
     )
-    parser.add_argument("--rounds", type=int, default=3, help="alternating server/limit rounds (3)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating server/limit rounds (5)")
     parser.add_argument("--tasks", type=int, default=100_000, help="data set size when seeding")
     parser.add_argument("--only", help="comma-separated operation prefixes, e.g. Q1,Q2")
     args = parser.parse_args()
