@@ -147,10 +147,11 @@ def sql_counter(engine: AsyncEngine) -> Iterator[SqlCounter]:
     counter = SqlCounter()
 
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        # Savepoints are transaction bookkeeping; rate-limit reservations happen once per chunk
-        # of requests, not per request: neither is a statement of the request's own.
+        # Savepoints are transaction bookkeeping; rate-limit reservations (their statements and
+        # their SET LOCAL synchronous_commit) happen once per chunk of requests, not per request:
+        # neither is a statement of the request's own.
         if not statement.startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO")) and (
-            "rate_limits" not in statement
+            "rate_limits" not in statement and "synchronous_commit" not in statement
         ):
             counter.statements.append(statement)
 
