@@ -37,6 +37,7 @@ class Database:
         self.engine: AsyncEngine | None = None
         self.url: str | None = None  # where it is, once open (the embedded server's too)
         self.read_pool: asyncpg.Pool | None = None
+        self.read_turns = asyncio.Semaphore(1)  # sized when opened
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
 
     async def open(self) -> None:
@@ -69,15 +70,22 @@ class Database:
             server_settings=server_settings(s.statement_timeout_ms, "graphql-api-read"),
             reset=keep_session,
         )
+        # Turns at the read pool, first come first served. asyncpg's pool hands a released
+        # connection to whoever asks next, so under load a newcomer can take it from a request
+        # that has waited longer, again and again: that made the slowest 1% of single-task
+        # reads 4x slower than the limit endpoint's (30 ms against 8). asyncio.Semaphore lets
+        # no newcomer past a waiter.
+        self.read_turns = asyncio.Semaphore(s.read_pool_size)
 
     async def read_scalar(self, sql: str, params: tuple[Any, ...]) -> Any:
         """The one value of a read-only statement. A connection found dead (PostgreSQL was
         restarted) is dropped by the pool and the statement tried once more on a fresh one."""
         assert self.read_pool is not None, "database not opened"
-        try:
-            return await self.read_pool.fetchval(sql, *params)
-        except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError):
-            return await self.read_pool.fetchval(sql, *params)
+        async with self.read_turns:
+            try:
+                return await self.read_pool.fetchval(sql, *params)
+            except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError):
+                return await self.read_pool.fetchval(sql, *params)
 
     async def close(self) -> None:
         if self.engine is not None:
