@@ -17,7 +17,8 @@ from websockets.exceptions import ConnectionClosed
 
 from db.embedded import EmbeddedPostgres
 from db.migrations import upgrade
-from tests.gql import Account, Api
+from tests import gql
+from tests.gql import Account, Api, project
 from tests.servers import serving
 
 PROTOCOL = "graphql-transport-ws"
@@ -80,25 +81,14 @@ def http_api(host: str) -> Api:
     return Api(httpx.AsyncClient(base_url=f"http://{host}"))
 
 
-CREATE = "mutation($p: ID!, $t: String!) { createTask(input: {projectId: $p, title: $t}) { task { id identifier } userErrors { code } } }"
-
-
 async def setup(api: Api) -> tuple[Account, dict[str, Any], dict[str, Any]]:
     owner = await api.register("owner")
     ws = await api.workspace(owner, "Live")
-    proj = (
-        await api.ok(
-            'mutation($w: ID!) { createProject(input: {workspaceId: $w, key: "LIVE", name: "Live"}) { project { id } } }',
-            {"w": ws["id"]},
-            owner.token,
-        )
-    )["createProject"]["project"]
-    return owner, ws, proj
+    return owner, ws, await project(api, owner, ws["id"], "LIVE")
 
 
 async def create(api: Api, account: Account, project_id: str, title: str) -> dict[str, Any]:
-    data = await api.ok(CREATE, {"p": project_id, "t": title}, account.token)
-    return data["createTask"]["task"]  # type: ignore[no-any-return]
+    return await gql.task(api, account, project_id, title=title)
 
 
 async def synced(
@@ -164,13 +154,7 @@ async def test_rolled_back_writes_send_nothing_and_outsiders_hear_nothing(
         member, outsider = await api.register("member"), await api.register("outsider")
         await api.add(owner, ws["id"], member, "MEMBER")
         theirs = await api.workspace(outsider, "Theirs")
-        their_project = (
-            await api.ok(
-                'mutation($w: ID!) { createProject(input: {workspaceId: $w, key: "OUT", name: "Out"}) { project { id } } }',
-                {"w": theirs["id"]},
-                outsider.token,
-            )
-        )["createProject"]["project"]
+        their_project = await project(api, outsider, theirs["id"], "OUT")
         async with (
             ws_client(host, owner.token) as watcher,
             ws_client(host, outsider.token) as other,
