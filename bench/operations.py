@@ -1,9 +1,19 @@
-"""The operations the benchmark drives: one GraphQL document each, and the same answer written
-by hand as one SQL statement for the limit endpoint."""
+"""The operations the benchmark drives: one GraphQL document each, the same answer written by
+hand as one SQL statement for the limit endpoint, and what counts as a request's statement (for
+the harness and the budget tests alike)."""
 
 from __future__ import annotations
 
 BOARD_PAGE = 50
+
+
+def own_statement(sql: str) -> bool:
+    """A statement of the request's own: not savepoint bookkeeping, nor a rate-limit reservation
+    (made once per chunk of points, a few times per client and window)."""
+    if sql.startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO")):
+        return False
+    return "rate_limits" not in sql and "synchronous_commit" not in sql
+
 
 Q1_BOARD = """
 query Board($id: ID!) {

@@ -24,7 +24,7 @@ import orjson
 import psutil
 
 from bench import wrk
-from bench.operations import M1_CREATE, Q1_BOARD, Q2_TASK, Q3_DEEP
+from bench.operations import M1_CREATE, Q1_BOARD, Q2_TASK, Q3_DEEP, own_statement
 from db.embedded import EmbeddedPostgres, default_data_dir
 from db.migrations import run_sync
 from db.urls import asyncpg_dsn
@@ -177,14 +177,6 @@ async def sql_statements(url: str, ops: dict[str, dict[str, Any]], token: str) -
                 assert "errors" not in r.json(), r.text
                 counts[name] = len([s for s in seen if own_statement(s)])
     return counts
-
-
-def own_statement(sql: str) -> bool:
-    """A statement of the request's own: not savepoint bookkeeping, nor a rate-limit reservation
-    (made once per chunk of points, a few times per client and window)."""
-    if sql.startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO")):
-        return False
-    return "rate_limits" not in sql and "synchronous_commit" not in sql
 
 
 def main() -> int:

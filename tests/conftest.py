@@ -22,6 +22,7 @@ import pytest_asyncio
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from bench.operations import own_statement
 from db.embedded import EmbeddedPostgres, admin_url
 from db.engine import create_engine
 from db.migrations import upgrade
@@ -147,12 +148,7 @@ def sql_counter(engine: AsyncEngine) -> Iterator[SqlCounter]:
     counter = SqlCounter()
 
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        # Savepoints are transaction bookkeeping; rate-limit reservations (their statements and
-        # their SET LOCAL synchronous_commit) happen once per chunk of requests, not per request:
-        # neither is a statement of the request's own.
-        if not statement.startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO")) and (
-            "rate_limits" not in statement and "synchronous_commit" not in statement
-        ):
+        if own_statement(statement):  # as the benchmark counts them
             counter.statements.append(statement)
 
     event.listen(engine.sync_engine, "before_cursor_execute", before)
