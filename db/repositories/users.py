@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from sqlalchemy import Select, or_, select
-from sqlalchemy.orm import aliased
 
 from db.models import Membership, User
 from db.repositories.base import Repository
@@ -17,13 +16,14 @@ class UserRepository(Repository[User]):
         """A user is visible to themself and to the members of a workspace they share."""
         if self.scope is None:
             return stmt
-        # Per user row, one probe of the (user_id, workspace_id) index joined to the viewer's
-        # memberships: cheaper, row for row, than testing membership in the set of co-members.
-        theirs, mine = aliased(Membership), aliased(Membership)
+        # Per user row, a probe of the (user_id, workspace_id) index: cheaper, row for row, than
+        # testing membership in the set of co-members.
         shares = (
-            select(theirs.user_id)
-            .join(mine, mine.workspace_id == theirs.workspace_id)
-            .where(theirs.user_id == User.id, mine.user_id == self.scope.user_id)
+            select(Membership.user_id)
+            .where(
+                Membership.user_id == User.id,
+                Membership.workspace_id.in_(self.scope.workspace_ids()),
+            )
             .exists()
         )
         return stmt.where(or_(User.id == self.scope.user_id, shares))
