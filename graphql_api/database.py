@@ -37,7 +37,12 @@ class Database:
         self.engine: AsyncEngine | None = None
         self.url: str | None = None  # where it is, once open (the embedded server's too)
         self.read_pool: asyncpg.Pool | None = None
-        self.read_turns = asyncio.Semaphore(1)  # sized when opened
+        # Turns at the read pool, first come first served. asyncpg's pool hands a released
+        # connection to whoever asks next, so under load a newcomer can take it from a request
+        # that has waited longer, again and again: that made the slowest 1% of single-task
+        # reads 4x slower than the limit endpoint's (30 ms against 8). asyncio.Semaphore lets
+        # no newcomer past a waiter.
+        self.read_turns = asyncio.Semaphore(settings.read_pool_size)
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
 
     async def open(self) -> None:
@@ -70,12 +75,6 @@ class Database:
             server_settings=server_settings(s.statement_timeout_ms, "graphql-api-read"),
             reset=keep_session,
         )
-        # Turns at the read pool, first come first served. asyncpg's pool hands a released
-        # connection to whoever asks next, so under load a newcomer can take it from a request
-        # that has waited longer, again and again: that made the slowest 1% of single-task
-        # reads 4x slower than the limit endpoint's (30 ms against 8). asyncio.Semaphore lets
-        # no newcomer past a waiter.
-        self.read_turns = asyncio.Semaphore(s.read_pool_size)
 
     async def read_scalar(self, sql: str, params: tuple[Any, ...]) -> Any:
         """The one value of a read-only statement. A connection found dead (PostgreSQL was

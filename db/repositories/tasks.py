@@ -36,6 +36,13 @@ def task_order(field: str = "CREATED_AT", descending: bool = False) -> KeysetOrd
     return KeysetOrder(f"tasks:{field}:{direction}", tuple(keys))
 
 
+# The Python-side column defaults (status, priority...): an INSERT ... SELECT does not apply them.
+_TASK_DEFAULTS = {
+    c.name: c.default.arg
+    for c in Task.__table__.columns
+    if c.default is not None and c.default.is_scalar
+}
+
 TASK_ORDERS = {
     (field, desc): task_order(field, desc) for field in _ORDER_COLUMNS for desc in (False, True)
 }
@@ -138,21 +145,20 @@ class TaskRepository(Repository[Task]):
             .returning(Project.task_counter)
             .cte("counter")
         )
-        table = Task.__table__
         given = {
-            c.name: c.default.arg
-            for c in table.columns
-            if c.default is not None and c.default.is_scalar
+            **_TASK_DEFAULTS,
+            "id": uuid7(),
+            "workspace_id": project.workspace_id,
+            "project_id": project.id,
+            **values,
         }
-        given |= {"id": uuid7(), "workspace_id": project.workspace_id, "project_id": project.id}
-        given |= values
-        row = select(*(literal(v, table.c[k].type) for k, v in given.items()))
+        row = select(*(literal(v, Task.__table__.c[k].type) for k, v in given.items()))
         stmt = (
             insert(Task)
             .from_select(
                 [*given, "number"],
                 row.add_columns(counter.c.task_counter),
-                include_defaults=False,  # the scalar ones are above; the server's apply
+                include_defaults=False,  # _TASK_DEFAULTS are in `given`; the server's apply
             )
             .returning(Task)
         )
