@@ -22,6 +22,8 @@ def alembic_config(database_url: str | None = None) -> Config:
     config.set_main_option("script_location", str(ROOT / "alembic"))
     if database_url is not None:
         config.attributes["database_url"] = database_url
+    # Run from code, the caller owns logging (LOG_LEVEL); alembic.ini's is for the alembic CLI.
+    config.attributes["configure_logging"] = False
     return config
 
 

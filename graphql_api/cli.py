@@ -83,10 +83,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def load_settings() -> Settings:
+    from graphql_api.logs import configure_logging
+
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
     except (SettingsError, DatabaseUrlError) as exc:
         raise CliError(str(exc)) from None
+    configure_logging(settings.log_level)
+    return settings
 
 
 @contextmanager
@@ -134,7 +138,8 @@ def check_port_free(host: str, port: int) -> None:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise CliError(
-                    f"port {port} on {host} is already in use; pass --port or set PORT"
+                    f"port {port} on {host} is already in use; set PORT (`PORT=8001 make serve`) "
+                    "or pass --port"
                 ) from None
             raise CliError(f"cannot bind {host}:{port}: {exc.strerror}") from None
 

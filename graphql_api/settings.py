@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from db.urls import normalise_database_url
+from db.urls import normalise_database_url, redacted
 
 DEV_SECRET = "dev-insecure-secret-key-not-for-production"
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", DEV_SECRET})
@@ -78,6 +79,13 @@ class Settings:
     def is_production(self) -> bool:
         return self.environment == "production"
 
+    def describe(self) -> str:
+        """Every setting for the log, the secret left out and the URL's password hidden."""
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "secret_key"}
+        if self.database_url is not None:
+            shown["database_url"] = redacted(self.database_url)
+        return ", ".join(f"{name}={value}" for name, value in shown.items())
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -95,11 +103,12 @@ class Settings:
         values["secret_key"] = env.get("SECRET_KEY", DEV_SECRET)
         values["host"] = env.get("HOST", "127.0.0.1").strip()
         values["log_level"] = env.get("LOG_LEVEL", "info").strip().lower()
-        values["fast_path"] = env.get("FAST_PATH", "on").strip().lower() not in (
-            "0",
-            "off",
-            "false",
-        )
+        for name, key in _SWITCHES:
+            raw = env.get(name)
+            if raw is not None and raw.strip():
+                values[key] = _parse_switch(name, raw)
+        if origins := env.get("CORS_ORIGINS", "").strip():
+            values["cors_origins"] = _parse_origins(origins)
         settings = cls(**values)
         settings.validate()
         return settings
@@ -166,6 +175,27 @@ _SWITCHES = (
 )
 _ON = ("1", "on", "true", "yes")
 _OFF = ("0", "off", "false", "no")
+
+
+def _parse_switch(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _ON:
+        return True
+    if value in _OFF:
+        return False
+    raise SettingsError(f"{name} must be on or off, got {raw!r}")
+
+
+def _parse_origins(raw: str) -> tuple[str, ...]:
+    """`https://app.example.com,http://localhost:5173`, or `*` for any origin."""
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise SettingsError(
+                f"CORS_ORIGINS must be comma-separated origins like https://app.example.com, "
+                f"got {origin!r}"
+            )
+    return origins
 
 
 def _parse_number(name: str, raw: str, kind: type) -> int | float:

@@ -23,10 +23,14 @@ def free_port() -> int:
 
 @contextmanager
 def serving(
-    database_url: str | None, stop: signal.Signals = signal.SIGINT, **env: str
+    database_url: str | None,
+    stop: signal.Signals = signal.SIGINT,
+    log: list[str] | None = None,
+    **env: str,
 ) -> Iterator[str]:
     """A server on a free port; yields its base URL. Without a database URL it starts the
-    embedded default (GRAPHQL_API_DATA_DIR should then be in `env`)."""
+    embedded default (GRAPHQL_API_DATA_DIR should then be in `env`). With `log`, the server's
+    log lines are appended to it."""
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PORT", "HOST")}
     if database_url is not None:
@@ -39,7 +43,7 @@ def serving(
         stderr=subprocess.PIPE,
         text=True,
     )
-    seen: list[str] = []
+    seen: list[str] = [] if log is None else log
     try:
         assert proc.stderr is not None
         for line in proc.stderr:  # the server's own word that it is up
@@ -49,7 +53,7 @@ def serving(
         else:
             raise AssertionError("server exited before start-up:\n" + "".join(seen))
         # Keep draining its log, so that a full pipe can never stall it.
-        threading.Thread(target=proc.stderr.read, daemon=True).start()
+        threading.Thread(target=seen.extend, args=(proc.stderr,), daemon=True).start()
         yield f"127.0.0.1:{port}"
     finally:
         proc.send_signal(stop)

@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import inspect
+import re
+from dataclasses import fields
+from pathlib import Path
+
 import pytest
 
 from db.urls import DatabaseUrlError
@@ -80,3 +85,114 @@ def test_numbers_are_read() -> None:
         settings.pool_timeout,
         settings.statement_timeout_ms,
     ) == (3, 2, 2.5, 100)
+
+
+def documented_variables() -> list[str]:
+    """The environment variables in README's Configuration table (column "variable") and
+    Security table (column "setting"): what a user is told they can set."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    names: list[str] = []
+    for section in ("## Configuration", "## Security"):
+        body = readme.split(section, 1)[1].split("\n## ", 1)[0]
+        rows = [line for line in body.splitlines() if line.startswith("|")]
+        header = [c.strip() for c in rows[0].strip("|").split("|")]
+        column = header.index("variable" if section == "## Configuration" else "setting")
+        for row in rows[2:]:
+            cell = row.strip("|").split("|")[column]
+            for token in re.findall(r"`([^`]+)`", cell):
+                name = token.split("=", 1)[0]
+                if re.fullmatch(r"[A-Z][A-Z0-9_]+", name):
+                    names.append(name)
+    return sorted(set(names))
+
+
+# Values to try for a variable, until one is accepted and changes the settings.
+CANDIDATES = (
+    "off",
+    "on",
+    "7",
+    "0.5",
+    "production",
+    "debug",
+    "0.0.0.0",
+    "https://app.example.com",
+    "postgresql://u@h:5432/db",
+    "/tmp/graphql-api-elsewhere",
+    "z" * 40,
+)
+
+
+def test_the_readme_documents_the_settings() -> None:
+    names = documented_variables()
+    assert len(names) > 30, names  # the tables were found and read
+    assert {"DATABASE_URL", "INTROSPECTION", "CORS_ORIGINS", "MAX_NODES"} <= set(names)
+
+
+@pytest.mark.parametrize("name", documented_variables())
+def test_every_documented_variable_is_read_and_changes_the_settings(name: str) -> None:
+    base_env = {"SECRET_KEY": STRONG}
+    baseline = Settings.from_env(base_env)
+    for value in CANDIDATES:
+        try:
+            changed = Settings.from_env({**base_env, name: value})
+        except (SettingsError, DatabaseUrlError):
+            continue
+        if changed != baseline:
+            return
+    raise AssertionError(f"{name} is documented in README.md but Settings.from_env ignores it")
+
+
+def test_every_setting_is_used_by_the_server() -> None:
+    """A field of Settings that no code outside settings.py reads would be a setting that
+    changes nothing."""
+    root = Path(__file__).resolve().parent.parent
+    code = "\n".join(
+        p.read_text()
+        for folder in ("graphql_api", "db")
+        for p in (root / folder).rglob("*.py")
+        if p.name != "settings.py"
+    )
+    properties = {
+        name: inspect.getsource(value.fget)
+        for name, value in vars(Settings).items()
+        if isinstance(value, property)
+    }
+
+    def used(name: str) -> bool:
+        readers = [name] + [p for p, src in properties.items() if f"self.{name}" in src]
+        return any(re.search(rf"\.{reader}\b", code) for reader in readers)
+
+    assert [f.name for f in fields(Settings) if not used(f.name)] == []
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"INTROSPECTION": "on", "ENVIRONMENT": "production"}, ("introspection_enabled", True)),
+        ({"INTROSPECTION": "off"}, ("introspection_enabled", False)),
+        ({"GRAPHIQL": "on", "ENVIRONMENT": "production"}, ("graphiql_enabled", True)),
+        ({"GRAPHIQL": "no"}, ("graphiql_enabled", False)),
+        ({"BATCHING": "true"}, ("batching", True)),
+        ({"LEGACY_GRAPHQL_WS": "1"}, ("legacy_graphql_ws", True)),
+        ({"FAST_PATH": "off"}, ("fast_path", False)),
+        (
+            {"CORS_ORIGINS": "https://app.example.com, http://localhost:5173/"},
+            ("cors_origins", ("https://app.example.com", "http://localhost:5173")),
+        ),
+    ],
+)
+def test_switches_and_origins(env: dict[str, str], expected: tuple[str, object]) -> None:
+    settings = Settings.from_env({"SECRET_KEY": STRONG, **env})
+    assert getattr(settings, expected[0]) == expected[1]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"INTROSPECTION": "maybe"}, "INTROSPECTION must be on or off"),
+        ({"CORS_ORIGINS": "app.example.com"}, "CORS_ORIGINS"),
+    ],
+)
+def test_bad_switches_and_origins_name_the_setting(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)

@@ -69,3 +69,44 @@ def test_serve_on_a_clean_machine_then_again_with_the_same_data(embedded_data_di
         assert httpx.get(f"{base}/readyz").status_code == 200
         assert "already present" in seed_demo(data_dir)
     assert not postmaster_running(data_dir), "the embedded PostgreSQL outlived a SIGTERM"
+
+
+def test_log_level_is_honoured_with_the_embedded_default(embedded_data_dir: Path) -> None:
+    """The embedded default migrates before serving; Alembic's logging set-up must not win."""
+    debug: list[str] = []
+    with serving(None, GRAPHQL_API_DATA_DIR=str(embedded_data_dir), LOG_LEVEL="debug", log=debug):
+        pass
+    info: list[str] = []
+    with serving(None, GRAPHQL_API_DATA_DIR=str(embedded_data_dir), LOG_LEVEL="info", log=info):
+        pass
+    started = [line for line in debug if "DEBUG graphql_api.app starting with" in line]
+    assert len(started) == 1 and "secret" not in started[0]
+    assert not [line for line in info if " DEBUG " in line]
+    assert [line for line in info if " INFO " in line]  # our format, at the level asked
+
+
+def test_documented_switches_reach_a_live_server(fresh_database_url: str) -> None:
+    env = {
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": "s" * 40,
+        "INTROSPECTION": "on",
+        "GRAPHIQL": "off",
+        "CORS_ORIGINS": "https://app.example.com",
+    }
+    with serving(fresh_database_url, **env) as host:
+        base = f"http://{host}"
+        schema = httpx.post(
+            f"{base}/graphql", json={"query": "{ __schema { queryType { name } } }"}
+        )
+        assert schema.json()["data"] == {"__schema": {"queryType": {"name": "Query"}}}
+        page = httpx.get(f"{base}/graphql", headers={"accept": "text/html"})
+        assert "graphiql" not in page.text.lower()
+        preflight = httpx.options(
+            f"{base}/graphql",
+            headers={
+                "origin": "https://app.example.com",
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "authorization, content-type",
+            },
+        )
+        assert preflight.headers["access-control-allow-origin"] == "https://app.example.com"
