@@ -6,22 +6,26 @@ import gc
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 import orjson
+from cross_web import HTTPException
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
@@ -31,7 +35,8 @@ from graphql_api.context import Context
 from graphql_api.database import Database
 from graphql_api.events.hub import EventHub
 from graphql_api.events.ws import ConnectionRegistry, TransportWSHandler, admit
-from graphql_api.http_front import GraphQLFront
+from graphql_api.graphiql import ASSETS_PATH, graphiql_assets, graphiql_page
+from graphql_api.http_front import GraphQLFront, error_response
 from graphql_api.limits.rate import RateLimiter
 from graphql_api.schema import build_schema
 from graphql_api.schema.errors import shape_errors
@@ -40,6 +45,17 @@ from graphql_api.settings import Settings
 log = logging.getLogger(__name__)
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json; charset=utf-8"
+
+
+class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
+    """graphql-transport-ws messages are JSON text: text frames, never binary. (strawberry sends
+    bytes from `encode_json` as binary frames, which graphql-ws, Apollo and browsers reject.)"""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -62,6 +78,35 @@ class GraphQLApp(GraphQL[Context, None]):
         self.connections = ConnectionRegistry()
 
     graphql_transport_ws_handler_class = TransportWSHandler
+    websocket_adapter_class = TextFrameWebSocketAdapter
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_page()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as exc:
+            # strawberry answers these in text/plain; every failure is JSON with a code here.
+            code = HTTP_ERROR_CODES.get(exc.status_code, "BAD_REQUEST")
+            response = error_response(exc.status_code, exc.reason, code)
+        await response(scope, receive, send)
+
+    async def execute_single(  # type: ignore[override]
+        self, request: Request, request_adapter: Any, sub_response: Response, **kwargs: Any
+    ) -> ExecutionResult:
+        data = kwargs["request_data"]
+        if _is_subscription(data.query, data.operation_name):
+            raise HTTPException(
+                400,
+                "subscriptions are served over WebSocket at /graphql (graphql-transport-ws)",
+            )
+        return await super().execute_single(
+            request=request, request_adapter=request_adapter, sub_response=sub_response, **kwargs
+        )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         if not admit(context, self):
@@ -135,6 +180,24 @@ class GraphQLApp(GraphQL[Context, None]):
         return context
 
 
+HTTP_ERROR_CODES = {
+    400: "BAD_REQUEST",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+
+
+def _is_subscription(query: str | None, operation_name: str | None) -> bool:
+    if not query or "subscription" not in query:
+        return False  # the common case, without parsing twice
+    try:
+        operation = get_operation_ast(parse(query), operation_name)
+    except GraphQLError:
+        return False  # the executor reports it
+    return operation is not None and operation.operation == OperationType.SUBSCRIPTION
+
+
 def create_app(settings: Settings, *, database: Database | None = None) -> Starlette:
     """The app. With `database` given (tests), the caller owns its lifecycle."""
     owned = database is None
@@ -143,6 +206,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        log.debug("starting with %s", settings.describe())
         if owned:
             await db.open()
         if db.url is not None:
@@ -178,6 +242,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
         Route("/healthz", healthz),
         Route("/readyz", readyz),
     ]
+    if settings.graphiql_enabled:
+        routes.append(Mount(ASSETS_PATH, graphiql_assets()))
     middleware = []
     if settings.cors_origins:
         middleware.append(
