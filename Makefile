@@ -9,10 +9,11 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-COMPLIANCE := tests/compliance/node_modules/.package-lock.json
+# The npm clients the tests drive (graphql-http's audit, graphql-ws, Apollo, puppeteer-core).
+CLIENTS := tests/clients/node_modules/.package-lock.json
 
-$(COMPLIANCE): tests/compliance/package-lock.json
-	npm ci --prefix tests/compliance --no-audit --no-fund --silent
+$(CLIENTS): tests/clients/package-lock.json
+	npm ci --prefix tests/clients --no-audit --no-fund --silent
 
 .PHONY: install serve test lint bench
 install: $(BIN)/.installed
@@ -20,7 +21,7 @@ install: $(BIN)/.installed
 serve: $(BIN)/.installed
 	$(BIN)/graphql-api serve
 
-test: $(BIN)/.installed $(COMPLIANCE)
+test: $(BIN)/.installed $(CLIENTS)
 	$(BIN)/pytest
 
 lint: $(BIN)/.installed

@@ -12,19 +12,19 @@ import httpx
 
 from tests.servers import serving
 
-COMPLIANCE = Path(__file__).resolve().parent / "compliance"
+CLIENTS = Path(__file__).resolve().parent / "clients"
 
 
 def test_graphql_http_audit(fresh_database_url: str) -> None:
     node = shutil.which("node")
     assert node, "Node.js is needed for the GraphQL-over-HTTP audit"
-    assert (COMPLIANCE / "node_modules" / "graphql-http").is_dir(), (
-        "run `npm ci --prefix tests/compliance` (make test does it)"
+    assert (CLIENTS / "node_modules" / "graphql-http").is_dir(), (
+        "run `npm ci --prefix tests/clients` (make test does it)"
     )
     with serving(fresh_database_url) as host:
         assert httpx.get(f"http://{host}/readyz").status_code == 200
         audit = subprocess.run(
-            [node, str(COMPLIANCE / "audit.mjs"), f"http://{host}/graphql"],
+            [node, str(CLIENTS / "audit.mjs"), f"http://{host}/graphql"],
             capture_output=True,
             text=True,
             timeout=120,
