@@ -209,6 +209,44 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(live_api: Api) -> No
     assert after["userErrors"][0]["code"] == "INVALID_CREDENTIALS"
 
 
+TWICE_IN_ONE_REQUEST = """
+mutation($t: String!) {
+  a: refreshSession(input: {refreshToken: $t}) { accessToken refreshToken userErrors { code } }
+  b: refreshSession(input: {refreshToken: $t}) { accessToken refreshToken userErrors { code } }
+}"""
+
+
+async def test_one_token_twice_in_one_request_is_reuse_not_a_deadlock(live_api: Api) -> None:
+    # The second alias meets the token its sibling spent, in the same transaction: theft
+    # detection must revoke the family there and then, not wait on the request's own row lock.
+    account = await live_api.register()
+    body = await live_api.post(TWICE_IN_ONE_REQUEST, {"t": account.refresh_token})
+    assert "errors" not in body, body
+    first, second = body["data"]["a"], body["data"]["b"]
+    assert first["userErrors"] == [] and first["refreshToken"]
+    assert second["userErrors"] == [{"code": "INVALID_CREDENTIALS"}]
+    assert second["refreshToken"] is None
+    # The family is revoked, the pair the first alias received included.
+    for token in (first["refreshToken"], account.refresh_token):
+        again = (await live_api.post(REFRESH, {"t": token}))["data"]["refreshSession"]
+        assert again["userErrors"][0]["code"] == "INVALID_CREDENTIALS"
+
+
+async def test_reuse_revokes_the_family_even_when_the_operation_fails(live_api: Api) -> None:
+    # A top-level error rolls the operation back; the revocation that reuse triggered must hold.
+    account = await live_api.register()
+    rotated = (await live_api.ok(REFRESH, {"t": account.refresh_token}))["refreshSession"]
+    failing = """
+    mutation($t: String!) {
+      refreshSession(input: {refreshToken: $t}) { userErrors { code } }
+      createWorkspace(input: {name: "x"}) { workspace { id } }
+    }"""
+    body = await live_api.post(failing, {"t": account.refresh_token})
+    assert error_codes(body) == ["UNAUTHENTICATED"]
+    after = (await live_api.post(REFRESH, {"t": rotated["refreshToken"]}))["data"]
+    assert after["refreshSession"]["userErrors"][0]["code"] == "INVALID_CREDENTIALS"
+
+
 async def test_logout_revokes_the_family(live_api: Api) -> None:
     account = await live_api.register()
     rotated = (await live_api.ok(REFRESH, {"t": account.refresh_token}))["refreshSession"]

@@ -83,10 +83,15 @@ async def refresh(ctx: Context, token: str) -> Session:
     if record is None or record.revoked_at is not None or record.expires_at <= now:
         raise InvalidCredentials(BAD_REFRESH)
     if not await repo.claim(record.id, now):
-        # Reuse: revoke in a transaction of its own, so it holds although this field fails.
-        async with ctx.sessionmaker() as session:
-            await RefreshTokenRepository(DbSession(session)).revoke_family(record.family_id, now)
-            await session.commit()
+        # Reuse: revoke the family although this field fails. Kept, in the request's own
+        # transaction (Context.keep_write): the token may have been spent by a sibling alias of
+        # this very request, whose row lock a second session would wait on until the timeout.
+        family_id = record.family_id
+
+        async def revoke(db: DbSession) -> None:
+            await RefreshTokenRepository(db).revoke_family(family_id, now)
+
+        ctx.keep_write(revoke)
         raise InvalidCredentials(BAD_REFRESH)
     user = await UserRepository(ctx.db).get(record.user_id)
     if user is None:
