@@ -55,7 +55,7 @@ async def register(ctx: Context, email: str, password: str, display_name: str) -
 
 
 async def login(ctx: Context, email: str, password: str) -> Session:
-    throttle = LoginThrottle(ctx.sessionmaker, ctx.settings)
+    throttle = LoginThrottle(ctx)
     keys = throttle.keys(email, ctx.client_ip)
     await throttle.check(keys)
     users = UserRepository(ctx.db)
@@ -64,7 +64,7 @@ async def login(ctx: Context, email: str, password: str) -> Session:
     stored = user.password_hash if user else None
     ok = await asyncio.to_thread(passwords.verify_password, stored, password)
     if user is None or not ok:
-        await throttle.failed(keys)
+        throttle.failed(keys)
         raise InvalidCredentials(WRONG_CREDENTIALS)
     await throttle.succeeded(keys)
     if passwords.needs_rehash(user.password_hash):
