@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 
 # A write that must hold although the mutation field that decided it fails (theft detection's
-# revocation, a failed sign-in's count). Idempotent: it may run twice (see Context.keep_write).
+# revocation, a failed sign-in's count). It runs again after a rollback has undone it, so it
+# must not depend on anything else the rolled-back transaction did (see Context.keep_write).
 KeptWrite = Callable[[DbSession], Awaitable[None]]
 
 

@@ -16,7 +16,10 @@ SECONDS), then counting starts afresh: a cool-off, never a permanent lockout.
 Failures are counted in the request's own transaction, outside the field's SAVEPOINT
 (Context.keep_write): they count although the failed login leaves nothing else behind, and a
 later alias of the same request sees them (mutation fields run one after another, so 100
-aliased logins in one request meet the limit after a few). No second session is opened.
+aliased logins in one request meet the limit after a few). No second session is opened. The
+counters' rows stay locked until the request commits: two requests failing sign-ins for the same
+accounts as aliases in opposite orders can deadlock, which PostgreSQL breaks within a second by
+failing one of them; its counts are then written on their own by the unit of work.
 """
 
 from __future__ import annotations
