@@ -27,10 +27,18 @@ if TYPE_CHECKING:
     from graphql_api.loaders import Loaders
 
 
+# A write that must hold although the mutation field that decided it fails (theft detection's
+# revocation, a failed sign-in's count). It runs again after a rollback has undone it, so it
+# must not depend on anything else the rolled-back transaction did (see Context.keep_write).
+KeptWrite = Callable[[DbSession], Awaitable[None]]
+
+
 @dataclass
 class _OperationState:
     db: DbSession
     loaders: Loaders | None = None
+    kept_writes: list[KeptWrite] = field(default_factory=list)  # not yet run
+    kept_done: list[KeptWrite] = field(default_factory=list)  # run in the request's transaction
 
 
 _OPERATION: ContextVar[_OperationState | None] = ContextVar("graphql_operation", default=None)
@@ -77,14 +85,37 @@ class Context:
             state.loaders = Loaders(self)
         return state.loaders
 
+    def keep_write(self, write: KeptWrite) -> None:
+        """Make `write` outlive the failure of the current mutation field. It runs in the
+        request's own transaction once the field's SAVEPOINT is released or rolled back
+        (run_mutation), so it commits with the operation; if the whole operation is rolled back,
+        the unit of work runs it again in a transaction of its own on the same session.
+
+        Never a second session: the request's transaction may hold the very row lock that write
+        needs (a sibling field's), and a second connection would wait on it until the timeout
+        while the request held two connections of the pool."""
+        state = _OPERATION.get()
+        if state is None:
+            raise RuntimeError("no operation to keep a write in")
+        state.kept_writes.append(write)
+
+    async def run_kept_writes(self) -> None:
+        """Called by run_mutation outside the field's SAVEPOINT."""
+        state = _OPERATION.get()
+        while state is not None and state.kept_writes:
+            write = state.kept_writes.pop(0)
+            await write(state.db)
+            state.kept_done.append(write)
+
     @contextmanager
-    def operation(self, db: DbSession) -> Iterator[None]:
+    def operation(self, db: DbSession) -> Iterator[_OperationState]:
         """The session and DataLoaders of one operation (or one subscription event). They live in
         a context variable, not on the Context, because a WebSocket connection shares one Context
         among all its operations, each running in a task of its own."""
-        token = _OPERATION.set(_OperationState(db))
+        state = _OperationState(db)
+        token = _OPERATION.set(state)
         try:
-            yield
+            yield state
         finally:
             try:
                 _OPERATION.reset(token)

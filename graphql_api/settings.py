@@ -42,6 +42,7 @@ class Settings:
     refresh_token_ttl_s: int = 30 * 24 * 3600
     login_max_failures: int = 5
     login_max_failures_per_ip: int = 50
+    login_max_failures_per_account: int = 100
     login_window_s: int = 900
     fast_path: bool = True
     # Protections against hostile clients (README, Security).
@@ -149,6 +150,7 @@ _NUMERIC: tuple[tuple[str, str, type], ...] = (
     ("REFRESH_TOKEN_TTL_SECONDS", "refresh_token_ttl_s", int),
     ("LOGIN_MAX_FAILURES", "login_max_failures", int),
     ("LOGIN_MAX_FAILURES_PER_IP", "login_max_failures_per_ip", int),
+    ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "login_max_failures_per_account", int),
     ("LOGIN_WINDOW_SECONDS", "login_window_s", int),
     ("MAX_QUERY_DEPTH", "max_depth", int),
     ("MAX_ALIASES", "max_aliases", int),

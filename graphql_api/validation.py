@@ -12,9 +12,12 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$")
 
 
+MAX_EMAIL = 320
+
+
 def email(value: str, field: list[str]) -> str:
     normalised = unicodedata.normalize("NFKC", value).strip().lower()
-    if len(normalised) > 320 or not _EMAIL.match(normalised):
+    if len(normalised) > MAX_EMAIL or not _EMAIL.match(normalised):
         raise InvalidInput("enter a valid email address", field=field)
     return normalised
 

@@ -162,9 +162,10 @@ def make_settings(**overrides: Any) -> Settings:
 
 @asynccontextmanager
 async def joined_client(
-    connection: AsyncConnection, **settings: Any
+    connection: AsyncConnection, *, address: str = "127.0.0.1", **settings: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The real ASGI app, its sessions joined to the test's rolled-back transaction."""
+    """The real ASGI app, its sessions joined to the test's rolled-back transaction. Requests
+    come from the client `address`."""
     config = make_settings(**settings)
     database = Database(config)
     database.engine = connection.engine
@@ -176,7 +177,7 @@ async def joined_client(
 
     database.read_scalar = read_scalar  # type: ignore[method-assign]
     app = create_app(config, database=database)
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=app, client=(address, 123))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
 

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextlib import AsyncExitStack
 from typing import Any
 
 import jwt
 import pytest
 from argon2 import PasswordHasher, Type, extract_parameters
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.models import User
 from db.repositories import UserRepository
 from db.session import DbSession
 from graphql_api.auth.tokens import ALGORITHM, AUDIENCE, ISSUER
 from graphql_api.settings import DEV_SECRET
-from tests.conftest import live_client
+from tests.conftest import joined_client, live_client
 from tests.gql import PASSWORD, REGISTER, Api, error_codes
 
 VIEWER = "{ viewer { id email displayName } }"
@@ -209,6 +211,44 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(live_api: Api) -> No
     assert after["userErrors"][0]["code"] == "INVALID_CREDENTIALS"
 
 
+TWICE_IN_ONE_REQUEST = """
+mutation($t: String!) {
+  a: refreshSession(input: {refreshToken: $t}) { accessToken refreshToken userErrors { code } }
+  b: refreshSession(input: {refreshToken: $t}) { accessToken refreshToken userErrors { code } }
+}"""
+
+
+async def test_one_token_twice_in_one_request_is_reuse_not_a_deadlock(live_api: Api) -> None:
+    # The second alias meets the token its sibling spent, in the same transaction: theft
+    # detection must revoke the family there and then, not wait on the request's own row lock.
+    account = await live_api.register()
+    body = await live_api.post(TWICE_IN_ONE_REQUEST, {"t": account.refresh_token})
+    assert "errors" not in body, body
+    first, second = body["data"]["a"], body["data"]["b"]
+    assert first["userErrors"] == [] and first["refreshToken"]
+    assert second["userErrors"] == [{"code": "INVALID_CREDENTIALS"}]
+    assert second["refreshToken"] is None
+    # The family is revoked, the pair the first alias received included.
+    for token in (first["refreshToken"], account.refresh_token):
+        again = (await live_api.post(REFRESH, {"t": token}))["data"]["refreshSession"]
+        assert again["userErrors"][0]["code"] == "INVALID_CREDENTIALS"
+
+
+async def test_reuse_revokes_the_family_even_when_the_operation_fails(live_api: Api) -> None:
+    # A top-level error rolls the operation back; the revocation that reuse triggered must hold.
+    account = await live_api.register()
+    rotated = (await live_api.ok(REFRESH, {"t": account.refresh_token}))["refreshSession"]
+    failing = """
+    mutation($t: String!) {
+      refreshSession(input: {refreshToken: $t}) { userErrors { code } }
+      createWorkspace(input: {name: "x"}) { workspace { id } }
+    }"""
+    body = await live_api.post(failing, {"t": account.refresh_token})
+    assert error_codes(body) == ["UNAUTHENTICATED"]
+    after = (await live_api.post(REFRESH, {"t": rotated["refreshToken"]}))["data"]
+    assert after["refreshSession"]["userErrors"][0]["code"] == "INVALID_CREDENTIALS"
+
+
 async def test_logout_revokes_the_family(live_api: Api) -> None:
     account = await live_api.register()
     rotated = (await live_api.ok(REFRESH, {"t": account.refresh_token}))["refreshSession"]
@@ -234,6 +274,78 @@ async def test_login_throttling_per_account(live_api: Api) -> None:
     # During the cool-off even the right password is refused.
     body = await live_api.post(LOGIN, {"email": account.email, "password": PASSWORD})
     assert body["data"]["login"]["userErrors"][0]["code"] == "RATE_LIMITED"
+
+
+async def from_address(
+    stack: AsyncExitStack, connection: AsyncConnection, address: str, **settings: Any
+) -> Api:
+    """A client at `address`, on the same data as the test's others."""
+    return Api(
+        await stack.enter_async_context(joined_client(connection, address=address, **settings))
+    )
+
+
+async def sign_in(api: Api, email: str, password: str) -> str:
+    body = await api.post(LOGIN, {"email": email, "password": password})
+    errors = body["data"]["login"]["userErrors"]
+    return str(errors[0]["code"]) if errors else "OK"
+
+
+async def test_a_stranger_failing_cannot_lock_the_user_out(connection: AsyncConnection) -> None:
+    async with AsyncExitStack() as stack:
+        user_at_home = await from_address(stack, connection, "198.51.100.7")
+        attacker = await from_address(stack, connection, "203.0.113.66")
+        account = await user_at_home.register()
+        codes = [await sign_in(attacker, account.email, "wrong password") for _ in range(7)]
+        # The attacker's address is throttled for this account after 5 failures...
+        assert codes == ["INVALID_CREDENTIALS"] * 5 + ["RATE_LIMITED"] * 2
+        assert await sign_in(attacker, account.email, PASSWORD) == "RATE_LIMITED"
+        # ...and the user, from their own address, signs in as ever.
+        assert await sign_in(user_at_home, account.email, PASSWORD) == "OK"
+
+
+async def test_a_success_clears_its_own_address_only(connection: AsyncConnection) -> None:
+    async with AsyncExitStack() as stack:
+        user, attacker = (
+            await from_address(stack, connection, "198.51.100.7"),
+            await from_address(stack, connection, "203.0.113.66"),
+        )
+        account = await user.register()
+        for _ in range(4):
+            assert await sign_in(user, account.email, "typo typo") == "INVALID_CREDENTIALS"
+            assert await sign_in(attacker, account.email, "guess guess") == "INVALID_CREDENTIALS"
+        assert await sign_in(user, account.email, PASSWORD) == "OK"
+        # The user's slate is clean (4 more typos do not reach 5); the attacker's is not.
+        for _ in range(4):
+            assert await sign_in(user, account.email, "typo typo") == "INVALID_CREDENTIALS"
+        assert await sign_in(attacker, account.email, "guess guess") == "INVALID_CREDENTIALS"
+        assert await sign_in(attacker, account.email, "guess guess") == "RATE_LIMITED"
+        assert await sign_in(user, account.email, PASSWORD) == "OK"
+
+
+async def test_the_per_account_ceiling_throttles_a_distributed_guess(
+    connection: AsyncConnection,
+) -> None:
+    # With a ceiling of 6 failures per account (default 100) and one failure per address.
+    async with AsyncExitStack() as stack:
+        ceiling = {"login_max_failures_per_account": 6}
+        bots = [
+            await from_address(stack, connection, f"203.0.113.{i}", **ceiling) for i in range(1, 7)
+        ]
+        user = await from_address(stack, connection, "198.51.100.7", **ceiling)
+        account = await user.register()
+        for bot in bots[:5]:
+            assert await sign_in(bot, account.email, "guess guess") == "INVALID_CREDENTIALS"
+        assert await sign_in(user, account.email, PASSWORD) == "OK"  # below the ceiling
+        assert await sign_in(bots[5], account.email, "guess guess") == "INVALID_CREDENTIALS"
+        # The sixth failure reached it: the account cools off, from every address.
+        assert await sign_in(bots[0], account.email, PASSWORD) == "RATE_LIMITED"
+        assert await sign_in(user, account.email, PASSWORD) == "RATE_LIMITED"
+
+
+async def test_an_overlong_email_is_only_a_wrong_one(api: Api) -> None:
+    # Longer than any account's: counted like any failure, never an error of the throttle.
+    assert await sign_in(api, "x" * 1000 + "@example.test", "guess guess") == "INVALID_CREDENTIALS"
 
 
 def hundred_logins(email: str) -> str:

@@ -98,7 +98,7 @@ OPS: dict[str, tuple[Action, Op, str | None]] = {
         None,
     ),
     "restoreTask": (
-        Action.WRITE_TASKS,
+        Action.RESTORE_TASKS,
         op("restoreTask", "RestoreTaskInput")(lambda w: {"id": w.task["id"]}),
         "delete task",
     ),
@@ -138,8 +138,9 @@ async def world(api: Api, owner: Account, actor: Account, role: Role | None) -> 
     return World(ws, proj, lab, t, await comment(api, owner, t["id"]))
 
 
-def expected(role: Role | None, action: Action) -> str:
-    if role is None:
+def expected(role: Role | None, action: Action, *, deleted_target: bool = False) -> str:
+    # A deleted task does not exist for a role that may not see deleted tasks.
+    if role is None or (deleted_target and not policy.sees_task(role, deleted=True)):
         return "NOT_FOUND"
     return "OK" if policy.can(role, action) else "FORBIDDEN"
 
@@ -159,7 +160,7 @@ async def test_core_mutations_follow_the_policy(api: Api, role: Role | None) -> 
         assert "errors" not in body, body
         errors = body["data"][mutation]["userErrors"]
         outcomes[name] = errors[0]["code"] if errors else "OK"
-        wanted[name] = expected(role, action)
+        wanted[name] = expected(role, action, deleted_target=prepare == "delete task")
     assert outcomes == wanted
 
 
@@ -180,3 +181,68 @@ async def test_guarded_reads_follow_the_policy(api: Api, role: Role) -> None:
     for body, action in ((deleted, Action.READ_DELETED), (audit, Action.READ_AUDIT)):
         code = body["errors"][0]["extensions"]["code"] if body.get("errors") else "OK"
         assert code == expected(role, action), (action, body)
+
+
+DELETED_TASK_COMMENT_READS = """
+query($c: ID!, $t: ID!) {
+  node(id: $c) { id }
+  nodes(ids: [$c]) { id }
+  task: node(id: $t) { ... on Task { comments { totalCount nodes { id } } } }
+}"""
+UPDATE_COMMENT = "mutation($i: UpdateCommentInput!) { updateComment(input: $i) { comment { body } userErrors { code } } }"
+DELETE_COMMENT = (
+    "mutation($i: DeleteCommentInput!) { deleteComment(input: $i) { userErrors { code } } }"
+)
+TASK_MUTATION = "mutation($id: ID!) {{ {0}(input: {{id: $id}}) {{ userErrors {{ code }} }} }}"
+
+
+@pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
+async def test_comments_follow_their_deleted_task(api: Api, role: Role) -> None:
+    owner, actor = await api.register(), await api.register()
+    w = await world(api, owner, actor, role)
+    # The actor's own comment where their role lets them write one, else the owner's.
+    author = actor if policy.can(role, Action.WRITE_COMMENTS) else owner
+    mine = await comment(api, author, w.task["id"], "before the deletion")
+    await api.ok(TASK_MUTATION.format("deleteTask"), {"id": w.task["id"]}, owner.token)
+
+    # Readable only by those who may see deleted tasks, however it is asked for.
+    reads = await api.ok(
+        DELETED_TASK_COMMENT_READS, {"c": mine["id"], "t": w.task["id"]}, actor.token
+    )
+    if policy.sees_task(role, deleted=True):
+        assert reads["node"] == {"id": mine["id"]} and reads["nodes"] == [{"id": mine["id"]}]
+        assert reads["task"]["comments"]["totalCount"] == 2
+    else:
+        assert reads == {"node": None, "nodes": [None], "task": None}
+
+    # Frozen for everyone, the author and the admins included, until the task is restored.
+    for mutation, query, variables in (
+        ("updateComment", UPDATE_COMMENT, {"i": {"id": mine["id"], "body": "edited"}}),
+        ("deleteComment", DELETE_COMMENT, {"i": {"id": mine["id"]}}),
+        ("deleteComment", DELETE_COMMENT, {"i": {"id": w.comment["id"]}}),
+    ):
+        body = await api.post(query, variables, actor.token)
+        assert [e["code"] for e in body["data"][mutation]["userErrors"]] == ["NOT_FOUND"], (
+            mutation,
+            body,
+        )
+
+    await api.ok(TASK_MUTATION.format("restoreTask"), {"id": w.task["id"]}, owner.token)
+    body = await api.post(UPDATE_COMMENT, {"i": {"id": mine["id"], "body": "edited"}}, author.token)
+    assert body["data"]["updateComment"] == {"comment": {"body": "edited"}, "userErrors": []}
+
+
+async def test_a_member_cannot_restore_what_an_admin_deleted(api: Api) -> None:
+    owner, admin, member = await api.register(), await api.register(), await api.register()
+    w = await world(api, owner, member, Role.MEMBER)
+    await api.add(owner, w.ws["id"], admin, Role.ADMIN.value)
+    await api.ok(TASK_MUTATION.format("deleteTask"), {"id": w.task["id"]}, admin.token)
+    restore = TASK_MUTATION.format("restoreTask")
+    refused = await api.post(restore, {"id": w.task["id"]}, member.token)
+    assert refused["data"]["restoreTask"]["userErrors"] == [{"code": "NOT_FOUND"}]
+    assert (await api.post(restore, {"id": w.task["id"]}, admin.token))["data"]["restoreTask"][
+        "userErrors"
+    ] == []
+    # Restored: the member sees it again.
+    node = "query($id: ID!) { node(id: $id) { id } }"
+    assert (await api.ok(node, {"id": w.task["id"]}, member.token))["node"] == {"id": w.task["id"]}

@@ -70,6 +70,7 @@ async def world(api: Api, db: DbSession) -> dict[str, Any]:
         api, owner, web["id"], title="Export CSV", status="IN_REVIEW", assigneeId=mate.id
     )
     t3 = await task(api, owner, web["id"], title="Deleted one")
+    c_gone = await comment(api, mate, t3["id"], "On a task deleted since")
     await api.ok(
         UPDATE_TASK,
         {"input": {"id": t2["id"], "title": "Export CSV files", "expectedVersion": 1}},
@@ -117,6 +118,7 @@ async def world(api: Api, db: DbSession) -> dict[str, Any]:
         "t2": t2,
         "t3": t3,
         "c1": c1,
+        "c_gone": c_gone,
         "their_project": their_project,
         "leaver": leaver,
     }
@@ -177,6 +179,17 @@ def corpus(w: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:
         ("query($id: ID!) { node(id: $id) { id } }", {"id": "not-an-id"}, True),
         (
             "query($id: ID!) { node(id: $id) { id ... on Task { deletedAt } } }",
+            {"id": w["t3"]["id"]},
+            True,
+        ),
+        # Comments follow their task: a deleted task's only for those who may see deleted tasks.
+        (
+            "query($id: ID!) { node(id: $id) { id ... on Comment { body } } }",
+            {"id": w["c_gone"]["id"]},
+            True,
+        ),
+        (
+            "query($id: ID!) { node(id: $id) { id ... on Task { comments { totalCount nodes { body } } } } }",
             {"id": w["t3"]["id"]},
             True,
         ),
@@ -250,6 +263,9 @@ async def test_fast_path_answers_like_the_resolvers(
             fast_statements = sql_counter.count
             slow = await resolver_api.post(query, variables, account.token)
             assert fast == slow, (query, variables, account.email)
+            if variables.get("id") == w["c_gone"]["id"]:  # the comment of a deleted task
+                seen = fast["data"]["node"] is not None
+                assert seen == (account is w["owner"]), (account.email, fast)
             if compiled:
                 assert fast_statements == 1, (query, sql_counter.statements)
 

@@ -77,6 +77,7 @@ def test_numbers_are_read() -> None:
             "DB_READ_POOL_SIZE": "2",
             "DB_POOL_TIMEOUT": "2.5",
             "DB_STATEMENT_TIMEOUT_MS": "100",
+            "LOGIN_MAX_FAILURES_PER_ACCOUNT": "250",
         }
     )
     assert (
@@ -84,7 +85,8 @@ def test_numbers_are_read() -> None:
         settings.read_pool_size,
         settings.pool_timeout,
         settings.statement_timeout_ms,
-    ) == (3, 2, 2.5, 100)
+        settings.login_max_failures_per_account,
+    ) == (3, 2, 2.5, 100, 250)
 
 
 def documented_variables() -> list[str]:

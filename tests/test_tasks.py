@@ -178,11 +178,11 @@ async def test_delete_restore_and_include_deleted(api: Api) -> None:
     assert (await api.ok(node, {"id": gone["id"]}, owner.token))["node"] == {"id": gone["id"]}
     body = await api.post(UPDATE_TASK, {"input": {"id": gone["id"], "title": "x"}}, member.token)
     assert user_errors(body, "updateTask") == [("NOT_FOUND", ["input", "id"])]
-    restored = await api.ok(
-        "mutation($id: ID!) { restoreTask(input: {id: $id}) { task { deletedAt title } } }",
-        {"id": gone["id"]},
-        member.token,
-    )
+    # Restoring is for ADMIN and above: to a member, a deleted task does not exist.
+    restore = "mutation($id: ID!) { restoreTask(input: {id: $id}) { task { deletedAt title } userErrors { code field } } }"
+    body = await api.post(restore, {"id": gone["id"]}, member.token)
+    assert user_errors(body, "restoreTask") == [("NOT_FOUND", ["input", "id"])]
+    restored = await api.ok(restore, {"id": gone["id"]}, owner.token)
     assert restored["restoreTask"]["task"] == {"deletedAt": None, "title": "gone"}
     assert (await api.ok(query, {"id": proj["id"]}, member.token))["node"]["tasks"][
         "totalCount"

@@ -9,7 +9,8 @@ from db.base import Base
 
 
 class LoginThrottle(Base):
-    """Failed sign-in attempts per key ("email:<addr>" or "ip:<addr>") in the current window.
+    """Failed sign-in attempts per key in the current window: "account-ip:<email> <address>",
+    "ip:<address>" or "account:<email>" (graphql_api/auth/throttle.py says why three).
     Kept in PostgreSQL so the limit holds across worker processes and restarts."""
 
     __tablename__ = "login_throttles"

@@ -55,7 +55,7 @@ async def register(ctx: Context, email: str, password: str, display_name: str) -
 
 
 async def login(ctx: Context, email: str, password: str) -> Session:
-    throttle = LoginThrottle(ctx.sessionmaker, ctx.settings)
+    throttle = LoginThrottle(ctx)
     keys = throttle.keys(email, ctx.client_ip)
     await throttle.check(keys)
     users = UserRepository(ctx.db)
@@ -64,7 +64,7 @@ async def login(ctx: Context, email: str, password: str) -> Session:
     stored = user.password_hash if user else None
     ok = await asyncio.to_thread(passwords.verify_password, stored, password)
     if user is None or not ok:
-        await throttle.failed(keys)
+        throttle.failed(keys)
         raise InvalidCredentials(WRONG_CREDENTIALS)
     await throttle.succeeded(keys)
     if passwords.needs_rehash(user.password_hash):
@@ -83,10 +83,15 @@ async def refresh(ctx: Context, token: str) -> Session:
     if record is None or record.revoked_at is not None or record.expires_at <= now:
         raise InvalidCredentials(BAD_REFRESH)
     if not await repo.claim(record.id, now):
-        # Reuse: revoke in a transaction of its own, so it holds although this field fails.
-        async with ctx.sessionmaker() as session:
-            await RefreshTokenRepository(DbSession(session)).revoke_family(record.family_id, now)
-            await session.commit()
+        # Reuse: revoke the family although this field fails. Kept, in the request's own
+        # transaction (Context.keep_write): the token may have been spent by a sibling alias of
+        # this very request, whose row lock a second session would wait on until the timeout.
+        family_id = record.family_id
+
+        async def revoke(db: DbSession) -> None:
+            await RefreshTokenRepository(db).revoke_family(family_id, now)
+
+        ctx.keep_write(revoke)
         raise InvalidCredentials(BAD_REFRESH)
     user = await UserRepository(ctx.db).get(record.user_id)
     if user is None:

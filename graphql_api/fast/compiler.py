@@ -25,7 +25,7 @@ from graphql import (
 )
 from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.utilities import get_operation_ast
-from sqlalchemy import Select, literal_column, or_, select
+from sqlalchemy import Select, literal_column, select
 
 from db.errors import DomainError
 from db.models import Comment, Label, Membership, Project, Task, TaskLabel, User, Workspace
@@ -470,13 +470,15 @@ class Compiler:
             return "null"
         repo = repos[type_name](self.db, self.scope)
         stmt = repo.select().where(repo.model.id == id)
+        # Deleted tasks, and the comments of deleted tasks, only for the roles that may see
+        # deleted tasks: policy.sees_task, as node() decides it.
+        seeing_deleted = policy.roles_allowed(policy.Action.READ_DELETED)
         if type_name == "Task":
-            # Deleted tasks are visible to the roles that may see deleted tasks, as node() does.
-            allowed = [r for r in policy.RANK if policy.can(r, policy.Action.READ_DELETED)]
-            seers = select(Membership.workspace_id).where(
-                Membership.user_id == self.viewer_id, Membership.role.in_(allowed)
+            stmt = stmt.where(TaskRepository(self.db, self.scope).visible_in(seeing_deleted))
+        if type_name == "Comment":
+            stmt = stmt.where(
+                CommentRepository(self.db, self.scope).of_visible_task(seeing_deleted)
             )
-            stmt = stmt.where(or_(Task.deleted_at.is_(None), Task.workspace_id.in_(seers)))
         return self.one(type_name, stmt, sel)
 
 

@@ -9,7 +9,14 @@ from db.models import Comment as CommentModel
 from db.repositories import CommentRepository
 from graphql_api import audit, policy, validation
 from graphql_api.context import Context
-from graphql_api.resolvers.common import apply, authorize, check_version, find, save_version
+from graphql_api.resolvers.common import (
+    apply,
+    authorize,
+    check_version,
+    find,
+    save_version,
+    task_of_comment,
+)
 from graphql_api.schema.core_inputs import (
     CreateCommentInput,
     DeleteCommentInput,
@@ -25,6 +32,19 @@ from graphql_api.schema.relay import to_global_id
 from graphql_api.schema.types import Comment
 
 MAX_BODY = 10_000
+
+
+async def _live_comment(ctx: Context, global_id: str) -> CommentModel:
+    """A comment to edit or delete. Comments follow their task: one of a task the viewer cannot
+    see does not exist for them, and one of a deleted task is frozen until the task is restored."""
+    field = ["input", "id"]
+    comment: CommentModel = await find(ctx, ctx.loaders.comments, global_id, "Comment", field)
+    task = await task_of_comment(ctx, comment)
+    if task is None:
+        raise NotFound("no Comment with this id", field=field)
+    if task.deleted_at is not None:
+        raise NotFound("the task of this comment is deleted; restore it first", field=field)
+    return comment
 
 
 def _body(value: str) -> str:
@@ -62,7 +82,7 @@ async def update_comment(info: strawberry.Info, input: UpdateCommentInput) -> Up
     ctx: Context = info.context
 
     async def action() -> UpdateCommentPayload:
-        comment = await find(ctx, ctx.loaders.comments, input.id, "Comment", ["input", "id"])
+        comment = await _live_comment(ctx, input.id)
         await authorize(ctx, comment.workspace_id, policy.Action.WRITE_COMMENTS)
         if comment.author_id != ctx.viewer_id:
             raise Forbidden("only the author can edit a comment")
@@ -87,9 +107,7 @@ async def delete_comment(info: strawberry.Info, input: DeleteCommentInput) -> De
     ctx: Context = info.context
 
     async def action() -> DeleteCommentPayload:
-        comment: CommentModel = await find(
-            ctx, ctx.loaders.comments, input.id, "Comment", ["input", "id"]
-        )
+        comment = await _live_comment(ctx, input.id)
         role = await authorize(ctx, comment.workspace_id, policy.Action.WRITE_COMMENTS)
         if comment.author_id != ctx.viewer_id:
             policy.require(role, policy.Action.MODERATE_COMMENTS)

@@ -34,6 +34,22 @@ async def find(
     return found
 
 
+async def sees_task(ctx: Context, task: Any) -> bool:
+    """policy.sees_task for this viewer: deleted tasks only for roles that may see them."""
+    if task.deleted_at is None:
+        # Loaded within the viewer's workspaces, where every role reads: no role to look up.
+        return True
+    role = await ctx.loaders.roles.load(task.workspace_id)
+    return policy.sees_task(role, task.deleted_at is not None)
+
+
+async def task_of_comment(ctx: Context, comment: Any) -> Any | None:
+    """Comments follow their task: the comment's task when the viewer sees it, else None (and
+    then the comment does not exist for them either)."""
+    task = await ctx.loaders.tasks.load(comment.task_id)
+    return task if task is not None and await sees_task(ctx, task) else None
+
+
 async def authorize(ctx: Context, workspace_id: uuid.UUID, action: policy.Action) -> Role:
     return policy.require(await ctx.loaders.roles.load(workspace_id), action)
 

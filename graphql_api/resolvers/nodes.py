@@ -12,6 +12,7 @@ import strawberry
 from db.errors import InvalidInput
 from graphql_api import policy
 from graphql_api.context import Context
+from graphql_api.resolvers.common import sees_task, task_of_comment
 from graphql_api.schema.relay import Node, from_global_id
 from graphql_api.schema.types import AuditEvent, Comment, Label, Project, Task, User, Workspace
 
@@ -29,19 +30,25 @@ def _simple(loader: str, wrap: Callable[[Any], Node]) -> Resolve:
 
 
 def _guarded(
-    loader: str, wrap: Callable[[Any], Node], action: policy.Action, when: Callable[[Any], bool]
+    loader: str, wrap: Callable[[Any], Node], visible: Callable[[Context, Any], Awaitable[bool]]
 ) -> Resolve:
-    """Visible to members, but where `when(obj)` holds only to roles allowed `action`."""
+    """Within the viewer's workspaces, and then only when `visible(ctx, obj)`."""
 
     async def resolve(ctx: Context, id: uuid.UUID) -> Node | None:
         found = await getattr(ctx.loaders, loader).load(id)
-        if found is None:
-            return None
-        if when(found) and not policy.can(await ctx.loaders.roles.load(found.workspace_id), action):
+        if found is None or not await visible(ctx, found):
             return None
         return wrap(found)
 
     return resolve
+
+
+async def _comment_visible(ctx: Context, comment: Any) -> bool:
+    return await task_of_comment(ctx, comment) is not None
+
+
+async def _audit_visible(ctx: Context, event: Any) -> bool:
+    return policy.can(await ctx.loaders.roles.load(event.workspace_id), policy.Action.READ_AUDIT)
 
 
 RESOLVERS: dict[str, Resolve] = {
@@ -49,13 +56,9 @@ RESOLVERS: dict[str, Resolve] = {
     "Workspace": _simple("workspaces", Workspace.from_model),
     "Project": _simple("projects", Project.from_model),
     "Label": _simple("labels", Label.from_model),
-    "Comment": _simple("comments", Comment.from_model),
-    "Task": _guarded(
-        "tasks", Task.from_model, policy.Action.READ_DELETED, lambda t: t.deleted_at is not None
-    ),
-    "AuditEvent": _guarded(
-        "audit_events", AuditEvent.from_model, policy.Action.READ_AUDIT, lambda e: True
-    ),
+    "Comment": _guarded("comments", Comment.from_model, _comment_visible),
+    "Task": _guarded("tasks", Task.from_model, sees_task),
+    "AuditEvent": _guarded("audit_events", AuditEvent.from_model, _audit_visible),
 }
 
 

@@ -27,6 +27,7 @@ from graphql_api.resolvers.common import (
     given,
     required,
     save_version,
+    sees_task,
 )
 from graphql_api.schema.core_inputs import (
     CreateTaskInput,
@@ -195,7 +196,9 @@ async def restore_task(info: strawberry.Info, input: RestoreTaskInput) -> Restor
 
     async def action() -> RestoreTaskPayload:
         task: TaskModel = await find(ctx, ctx.loaders.tasks, input.id, "Task", ["input", "id"])
-        await authorize(ctx, task.workspace_id, policy.Action.WRITE_TASKS)
+        if not await sees_task(ctx, task):  # a deleted task, for a role that cannot see one
+            raise NotFound("no Task with this id", field=["input", "id"])
+        await authorize(ctx, task.workspace_id, policy.Action.RESTORE_TASKS)
         if task.deleted_at is not None:
             deleted_at = task.deleted_at.isoformat()
             await TaskRepository(ctx.db).restore(task)

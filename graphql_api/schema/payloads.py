@@ -93,14 +93,16 @@ async def run_mutation(ctx: Context, payload: type[P], action: Callable[[], Awai
     except DomainError as exc:
         async with db.lock:
             await savepoint.rollback()
+        await ctx.run_kept_writes()  # after the rollback to the savepoint, so they stay
         ctx.loaders.clear()
         return payload(user_errors=[UserError.from_domain(exc)])
     except BaseException:
         async with db.lock:
             await savepoint.rollback()
-        raise
+        raise  # the operation is rolled back; the unit of work runs the kept writes then
     async with db.lock:
         await savepoint.commit()
+    await ctx.run_kept_writes()
     ctx.loaders.clear()
     return result
 

@@ -99,6 +99,20 @@ class Connection(Generic[T]):
         return await self._count()
 
     @classmethod
+    def empty(cls) -> Connection[T]:
+        async def zero() -> int:
+            return 0
+
+        return cls(
+            edges=[],
+            nodes=[],
+            page_info=PageInfo(
+                has_next_page=False, has_previous_page=False, start_cursor=None, end_cursor=None
+            ),
+            _count=zero,
+        )
+
+    @classmethod
     def from_page(
         cls,
         page: Page[Any],

@@ -79,11 +79,7 @@ async def task_events(
                     if role is None:
                         return  # removed from the workspace: the subscription ends
                     task = await ctx.loaders.tasks.load(uuid.UUID(event["task"]))
-                    if (
-                        task is not None
-                        and task.deleted_at is not None
-                        and not policy.can(role, policy.Action.READ_DELETED)
-                    ):
+                    if task is not None and not policy.sees_task(role, task.deleted_at is not None):
                         task = None
                     actor = event.get("actor")
                     yield TaskEvent(

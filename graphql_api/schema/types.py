@@ -223,6 +223,13 @@ class Task(Node):
     async def comments(
         self, info: strawberry.Info, first: int | None = None, after: str | None = None
     ) -> Connection[Comment]:
+        ctx: Context = info.context
+        if self.deleted_at is not None:
+            # Comments follow their task (policy.sees_task): the payload of deleteTask shows a
+            # MEMBER the task it deleted, but no longer its comments.
+            role = await ctx.loaders.roles.load(self._model.workspace_id)
+            if not policy.sees_task(role, deleted=True):
+                return Connection.empty()
         return await _children(
             info,
             "Task.comments",

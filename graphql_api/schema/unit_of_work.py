@@ -7,19 +7,23 @@ the operation ends, so none outlives it.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from db.session import DbSession
 
 if TYPE_CHECKING:
-    from graphql_api.context import Context
+    from graphql_api.context import Context, KeptWrite
+
+log = logging.getLogger(__name__)
 
 
 def _statement_timeout(context: Context) -> Callable[[Any, Any, Connection], None]:
@@ -44,7 +48,7 @@ class UnitOfWork(SchemaExtension):
         # uses this one (it opens a short session per event), so it holds no connection.
         async with context.sessionmaker() as session:
             event.listen(session.sync_session, "after_begin", _statement_timeout(context))
-            with context.operation(DbSession(session)):
+            with context.operation(DbSession(session)) as state:
                 yield
             result = self.execution_context.result
             is_mutation = self.execution_context.operation_type == OperationType.MUTATION
@@ -52,3 +56,20 @@ class UnitOfWork(SchemaExtension):
                 await session.commit()
             else:
                 await session.rollback()
+                kept = state.kept_done + state.kept_writes
+                if kept:
+                    await _run_kept_writes_alone(session, kept)
+
+
+async def _run_kept_writes_alone(session: AsyncSession, writes: list[KeptWrite]) -> None:
+    """The writes that must outlive a failed field (Context.keep_write), again, in a transaction
+    of their own on this session: the rollback released the request's locks, so they wait on
+    nothing of its own."""
+    db = DbSession(session)
+    try:
+        for write in writes:
+            await write(db)
+        await session.commit()
+    except Exception:
+        await session.rollback()
+        log.exception("writes kept from a rolled-back operation failed")
