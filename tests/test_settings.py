@@ -72,6 +72,7 @@ def test_numbers_are_read() -> None:
             "DB_READ_POOL_SIZE": "2",
             "DB_POOL_TIMEOUT": "2.5",
             "DB_STATEMENT_TIMEOUT_MS": "100",
+            "MAX_FRAGMENT_SPREADS": "7",
         }
     )
     assert (
@@ -79,4 +80,5 @@ def test_numbers_are_read() -> None:
         settings.read_pool_size,
         settings.pool_timeout,
         settings.statement_timeout_ms,
-    ) == (3, 2, 2.5, 100)
+        settings.max_fragment_spreads,
+    ) == (3, 2, 2.5, 100, 7)

@@ -13,7 +13,6 @@ from typing import Any
 from graphql import (
     DocumentNode,
     FieldNode,
-    FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLSchema,
     InlineFragmentNode,
@@ -27,6 +26,7 @@ from graphql import (
 from graphql.utilities import get_operation_ast
 
 from db.repositories.keyset import DEFAULT_PAGE_SIZE
+from graphql_api.limits.fragments import VISITS, FragmentResults
 
 NODES_PER_POINT = 100
 
@@ -63,16 +63,14 @@ def estimate_nodes(
     root = schema.get_root_type(operation.operation) if operation is not None else None
     if not isinstance(operation, OperationDefinitionNode) or root is None:
         return 0
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
     variables = variables or {}
 
-    def walk(
-        selection_set: SelectionSetNode | None, parent: Any, factor: int, seen: frozenset[str]
-    ) -> int:
+    def walk(selection_set: SelectionSetNode | None, parent: Any) -> int:
+        """Nodes under `selection_set` for one `parent` node: the estimate is linear in the
+        number of parents, so a fragment's is computed once and multiplied."""
         if selection_set is None:
             return 0
+        VISITS["cost"] += 1
         total = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
@@ -82,23 +80,26 @@ def estimate_nodes(
                     continue
                 returns = get_named_type(definition.type)
                 multiplier = _multiplier(selection, returns.name, variables)
-                nodes = factor if multiplier is None else factor * multiplier
-                total += (0 if multiplier is None else nodes) + walk(
-                    selection.selection_set, returns, nodes, seen
+                nodes = 1 if multiplier is None else multiplier
+                total += (0 if multiplier is None else nodes) + nodes * walk(
+                    selection.selection_set, returns
                 )
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 target = schema.get_type(condition.name.value) if condition else parent
-                total += walk(selection.selection_set, target, factor, seen)
+                total += walk(selection.selection_set, target)
             elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                if name in fragments and name not in seen:  # cycles are a validation error
-                    fragment = fragments[name]
-                    target = schema.get_type(fragment.type_condition.name.value)
-                    total += walk(fragment.selection_set, target, factor, seen | {name})
+                total += fragments.get(selection.name.value) or 0
         return total
 
-    return walk(operation.selection_set, root, 1, frozenset())
+    fragments: FragmentResults[int] = FragmentResults(
+        document,
+        lambda fragment: walk(
+            fragment.selection_set, schema.get_type(fragment.type_condition.name.value)
+        ),
+        0,  # cycles are a validation error
+    )
+    return walk(operation.selection_set, root)
 
 
 def points(nodes: int, operation: OperationType | None, mutation_fields: int = 0) -> int:

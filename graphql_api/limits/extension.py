@@ -65,7 +65,13 @@ class Limits(SchemaExtension):
         self.execution_context.parse_options["max_tokens"] = s.max_tokens
         self.execution_context.validation_rules = (
             *self.execution_context.validation_rules,
-            *rules(s.max_depth, s.max_aliases, s.max_directives, s.introspection_enabled),
+            *rules(
+                s.max_depth,
+                s.max_aliases,
+                s.max_fragment_spreads,
+                s.max_directives,
+                s.introspection_enabled,
+            ),
         )
         yield
 
