@@ -306,6 +306,32 @@ def test_cost_estimate_defaults_and_variables() -> None:
     assert estimate_nodes(schema._schema, doc, None, {}) == 0
 
 
+@pytest_asyncio.fixture
+async def five_points(connection: AsyncConnection) -> AsyncIterator[Api]:
+    async with joined_client(connection, rate_limit_points=5, max_nodes=120) as http:
+        yield Api(http)
+
+
+async def test_documents_refused_before_execution_are_charged(five_points: Api) -> None:
+    refused = [
+        "{ viewer { id }",  # does not parse
+        "{ viewer { nope } }",  # does not validate
+        nested_fragments(30),  # over a document limit
+        "{ workspaces(first: 100) { nodes { projects(first: 100) { totalCount } } } }",  # cost
+        "{ viewer { id } } #" + "x" * Settings().max_document_chars,  # too long
+    ]
+    remaining = []
+    for query in refused:  # anonymous: charged to the client address
+        response = await five_points.http.post("/graphql", json={"query": query})
+        assert response.status_code == 200 and response.json()["data"] is None
+        remaining.append(int(response.headers["x-ratelimit-remaining"]))
+    assert remaining == [4, 3, 2, 1, 0]
+    over = await five_points.http.post("/graphql", json={"query": "{ viewer { id } }"})
+    assert over.status_code == 429 and error_codes(over.json()) == ["RATE_LIMITED"]
+    again = await five_points.http.post("/graphql", json={"query": "{ viewer { nope } }"})
+    assert again.status_code == 429 and "retry-after" in again.headers
+
+
 @pytest.mark.parametrize(
     "content_type",
     ["application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/plain", ""],
