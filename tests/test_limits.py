@@ -332,6 +332,42 @@ async def test_documents_refused_before_execution_are_charged(five_points: Api) 
     assert again.status_code == 429 and "retry-after" in again.headers
 
 
+FIRST_BY_DEFAULT = """query($f: Int = 100) { workspaces(first: $f) { nodes {
+  projects(first: $f) { nodes { tasks(first: $f) { nodes { id } } } } } } }"""
+IDS_BY_DEFAULT = (
+    "query($ids: [ID!]! = ["
+    + ", ".join(f'"w{i}"' for i in range(100))
+    + "]) { nodes(ids: $ids) { ... on Workspace { projects(first: 100) { nodes {"
+    " tasks(first: 100) { totalCount } } } } } }"
+)
+
+
+def test_cost_estimate_uses_the_values_the_executor_will_use() -> None:
+    from graphql import build_schema, parse
+
+    for query in (FIRST_BY_DEFAULT, IDS_BY_DEFAULT):
+        # The variable's default: 100 + 100 x 100 + 100 x 100 x 100.
+        assert estimate_nodes(schema._schema, parse(query), None, {}) == 1_010_100
+    # A value given wins over the default.
+    assert estimate_nodes(schema._schema, parse(FIRST_BY_DEFAULT), None, {"f": 2}) == 2 + 4 + 8
+    assert estimate_nodes(schema._schema, parse(IDS_BY_DEFAULT), None, {"ids": ["w"]}) == (
+        1 + 100 + 100 * 100
+    )
+    # Else the argument's default in the schema.
+    items = build_schema(
+        "type Query { items(first: Int = 50): ItemConnection }"
+        " type ItemConnection { nodes: [Item] } type Item { id: ID }"
+    )
+    assert estimate_nodes(items, parse("{ items { nodes { id } } }"), None, {}) == 50
+
+
+@pytest.mark.parametrize("query", [FIRST_BY_DEFAULT, IDS_BY_DEFAULT], ids=["first", "ids"])
+async def test_a_variable_default_cannot_hide_the_cost(api: Api, viewer: Any, query: str) -> None:
+    refused = await post(api, query, viewer.token)
+    assert error_codes(refused) == ["COST_LIMIT_EXCEEDED"] and refused["data"] is None
+    assert refused["errors"][0]["extensions"]["requestedNodes"] == 1_010_100
+
+
 @pytest.mark.parametrize(
     "content_type",
     ["application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/plain", ""],
