@@ -48,6 +48,7 @@ class Settings:
     # Protections against hostile clients (README, Security).
     max_depth: int = 15
     max_aliases: int = 30
+    max_fragment_spreads: int = 100
     max_directives: int = 50
     max_tokens: int = 2000
     max_document_chars: int = 20_000
@@ -154,6 +155,7 @@ _NUMERIC: tuple[tuple[str, str, type], ...] = (
     ("LOGIN_WINDOW_SECONDS", "login_window_s", int),
     ("MAX_QUERY_DEPTH", "max_depth", int),
     ("MAX_ALIASES", "max_aliases", int),
+    ("MAX_FRAGMENT_SPREADS", "max_fragment_spreads", int),
     ("MAX_DIRECTIVES", "max_directives", int),
     ("MAX_TOKENS", "max_tokens", int),
     ("MAX_DOCUMENT_CHARS", "max_document_chars", int),

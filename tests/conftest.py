@@ -21,6 +21,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
 
 from bench.operations import own_statement
 from db.embedded import EmbeddedPostgres, admin_url
@@ -160,12 +161,8 @@ def make_settings(**overrides: Any) -> Settings:
     return Settings(**{"database_url": "postgresql+asyncpg://unused/unused", **overrides})
 
 
-@asynccontextmanager
-async def joined_client(
-    connection: AsyncConnection, *, address: str = "127.0.0.1", **settings: Any
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The real ASGI app, its sessions joined to the test's rolled-back transaction. Requests
-    come from the client `address`."""
+def joined_app(connection: AsyncConnection, **settings: Any) -> Starlette:
+    """The app, its sessions joined to the test's rolled-back transaction."""
     config = make_settings(**settings)
     database = Database(config)
     database.engine = connection.engine
@@ -176,8 +173,16 @@ async def joined_client(
         return (await connection.exec_driver_sql(sql, params)).scalar_one()
 
     database.read_scalar = read_scalar  # type: ignore[method-assign]
-    app = create_app(config, database=database)
-    transport = httpx.ASGITransport(app=app, client=(address, 123))
+    return create_app(config, database=database)
+
+
+@asynccontextmanager
+async def joined_client(
+    connection: AsyncConnection, *, address: str = "127.0.0.1", **settings: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The real ASGI app, its sessions joined to the test's rolled-back transaction. Requests
+    come from the client `address`."""
+    transport = httpx.ASGITransport(app=joined_app(connection, **settings), client=(address, 123))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
 

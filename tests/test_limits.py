@@ -13,6 +13,8 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from graphql_api.limits.cost import estimate_nodes
+from graphql_api.limits.fragments import VISITS
+from graphql_api.limits.rules import DocumentShape, Shape, rules
 from graphql_api.schema import schema
 from graphql_api.settings import Settings
 from tests.conftest import joined_client
@@ -73,6 +75,84 @@ async def test_alias_boundary_counted_through_fragments(api: Api, viewer: Any) -
         + " }"
     )
     assert error_codes(await post(api, "{ ...F ...F } " + over, viewer.token)) == ["BAD_REQUEST"]
+
+
+def nested_fragments(levels: int) -> str:
+    """Each fragment spreads the one below twice: a naive walk reaches F0 2^levels times."""
+    fragments = ["fragment F0 on Query { viewer { id } }"] + [
+        f"fragment F{i} on Query {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, levels + 1)
+    ]
+    return f"{{ ...F{levels} }} " + " ".join(fragments)
+
+
+def validation_visits(document: str) -> int:
+    """Selection sets the limit walkers visit validating (and costing) `document`."""
+    from graphql import parse, specified_rules, validate
+
+    VISITS.clear()
+    settings = Settings()
+    limits = rules(
+        settings.max_depth,
+        settings.max_aliases,
+        settings.max_fragment_spreads,
+        settings.max_directives,
+        True,
+    )
+    parsed = parse(document)
+    validate(schema._schema, parsed, [*specified_rules, *limits])
+    estimate_nodes(schema._schema, parsed, None, {})
+    return sum(VISITS.values())
+
+
+async def test_nested_fragments_are_refused_with_work_linear_in_the_document(
+    api: Api, viewer: Any
+) -> None:
+    refused = await post(api, nested_fragments(30), viewer.token)
+    assert error_codes(refused) == ["BAD_REQUEST"] and refused["data"] is None
+    assert "2147483647 fragment spreads" in refused["errors"][0]["message"]
+    # Each walker visits each selection set once (the operation's, 31 fragments', viewer's),
+    # where following every spread would be 2^31 visits.
+    assert [validation_visits(nested_fragments(n)) for n in (10, 20, 30)] == [26, 46, 66]
+
+
+def spreads(n: int) -> str:
+    return "{ " + " ".join(["...V"] * n) + " } fragment V on Query { viewer { id } }"
+
+
+async def test_fragment_spread_boundary(api: Api, viewer: Any) -> None:
+    limit = Settings().max_fragment_spreads
+    assert error_codes(await post(api, spreads(limit), viewer.token)) == []
+    refused = await post(api, spreads(limit + 1), viewer.token)
+    assert error_codes(refused) == ["BAD_REQUEST"]
+    assert f"{limit + 1} fragment spreads" in refused["errors"][0]["message"]
+
+
+FRAGMENT_HEAVY = """
+query { ...Q }
+fragment Q on Query { a: workspaces(first: 5) { ...WS } b: workspaces(first: 2) { ...WS } }
+fragment WS on WorkspaceConnection { nodes { ...W } }
+fragment W on Workspace {
+  projects(first: 3) { nodes { ...P } } p: projects(first: 1) { nodes { ...P } }
+}
+fragment P on Project { tasks(first: 4) { totalCount nodes { id } } }
+"""
+
+
+async def test_a_fragment_heavy_query_is_measured_as_if_written_out(api: Api, viewer: Any) -> None:
+    from graphql import OperationDefinitionNode, parse
+
+    document = parse(FRAGMENT_HEAVY)
+    operation = document.definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    # workspaces -> nodes -> projects -> nodes -> tasks -> nodes -> id; aliases a, b and p
+    # (once for each spread of W); spreads of Q, WS twice, W twice, P four times.
+    assert DocumentShape(document).of(operation.selection_set) == Shape(
+        depth=7, aliases=4, spreads=9
+    )
+    body = await post(api, FRAGMENT_HEAVY, viewer.token)
+    assert error_codes(body) == []
+    # a: 5 + 5 x (3 + 3 x 4 + 1 + 1 x 4); b: 2 + 2 x 20.
+    assert body["extensions"]["cost"]["requestedNodes"] == 105 + 42
 
 
 def directed(n: int) -> str:
@@ -224,6 +304,68 @@ def test_cost_estimate_defaults_and_variables() -> None:
     # Task.labels is a plain list, not a connection: it does not count.
     doc = parse('{ node(id: "x") { ... on Task { labels { name } } } }')
     assert estimate_nodes(schema._schema, doc, None, {}) == 0
+
+
+@pytest_asyncio.fixture
+async def five_points(connection: AsyncConnection) -> AsyncIterator[Api]:
+    async with joined_client(connection, rate_limit_points=5, max_nodes=120) as http:
+        yield Api(http)
+
+
+async def test_documents_refused_before_execution_are_charged(five_points: Api) -> None:
+    refused = [
+        "{ viewer { id }",  # does not parse
+        "{ viewer { nope } }",  # does not validate
+        nested_fragments(30),  # over a document limit
+        "{ workspaces(first: 100) { nodes { projects(first: 100) { totalCount } } } }",  # cost
+        "{ viewer { id } } #" + "x" * Settings().max_document_chars,  # too long
+    ]
+    remaining = []
+    for query in refused:  # anonymous: charged to the client address
+        response = await five_points.http.post("/graphql", json={"query": query})
+        assert response.status_code == 200 and response.json()["data"] is None
+        remaining.append(int(response.headers["x-ratelimit-remaining"]))
+    assert remaining == [4, 3, 2, 1, 0]
+    over = await five_points.http.post("/graphql", json={"query": "{ viewer { id } }"})
+    assert over.status_code == 429 and error_codes(over.json()) == ["RATE_LIMITED"]
+    again = await five_points.http.post("/graphql", json={"query": "{ viewer { nope } }"})
+    assert again.status_code == 429 and "retry-after" in again.headers
+
+
+FIRST_BY_DEFAULT = """query($f: Int = 100) { workspaces(first: $f) { nodes {
+  projects(first: $f) { nodes { tasks(first: $f) { nodes { id } } } } } } }"""
+IDS_BY_DEFAULT = (
+    "query($ids: [ID!]! = ["
+    + ", ".join(f'"w{i}"' for i in range(100))
+    + "]) { nodes(ids: $ids) { ... on Workspace { projects(first: 100) { nodes {"
+    " tasks(first: 100) { totalCount } } } } } }"
+)
+
+
+def test_cost_estimate_uses_the_values_the_executor_will_use() -> None:
+    from graphql import build_schema, parse
+
+    for query in (FIRST_BY_DEFAULT, IDS_BY_DEFAULT):
+        # The variable's default: 100 + 100 x 100 + 100 x 100 x 100.
+        assert estimate_nodes(schema._schema, parse(query), None, {}) == 1_010_100
+    # A value given wins over the default.
+    assert estimate_nodes(schema._schema, parse(FIRST_BY_DEFAULT), None, {"f": 2}) == 2 + 4 + 8
+    assert estimate_nodes(schema._schema, parse(IDS_BY_DEFAULT), None, {"ids": ["w"]}) == (
+        1 + 100 + 100 * 100
+    )
+    # Else the argument's default in the schema.
+    items = build_schema(
+        "type Query { items(first: Int = 50): ItemConnection }"
+        " type ItemConnection { nodes: [Item] } type Item { id: ID }"
+    )
+    assert estimate_nodes(items, parse("{ items { nodes { id } } }"), None, {}) == 50
+
+
+@pytest.mark.parametrize("query", [FIRST_BY_DEFAULT, IDS_BY_DEFAULT], ids=["first", "ids"])
+async def test_a_variable_default_cannot_hide_the_cost(api: Api, viewer: Any, query: str) -> None:
+    refused = await post(api, query, viewer.token)
+    assert error_codes(refused) == ["COST_LIMIT_EXCEEDED"] and refused["data"] is None
+    assert refused["errors"][0]["extensions"]["requestedNodes"] == 1_010_100
 
 
 @pytest.mark.parametrize(

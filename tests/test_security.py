@@ -8,15 +8,18 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
+import httpx
+import orjson
 import pytest
 import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.applications import Starlette
 
 from db.engine import create_engine, create_sessionmaker
 from db.repositories.workspaces import WorkspaceRepository
 from graphql_api.limits.rate import RateLimiter
-from tests.conftest import joined_client, live_client
+from tests.conftest import joined_app, joined_client, live_client
 from tests.databases import dsn
 from tests.gql import Api, error_codes
 
@@ -56,6 +59,112 @@ async def test_production_turns_off_introspection_graphiql_and_suggestions(
     prod_message = (await prod_api.post(typo, None, account.token))["errors"][0]["message"]
     dev_message = (await dev_api.post(typo, None, developer.token))["errors"][0]["message"]
     assert "Did you mean" in dev_message and "Did you mean" not in prod_message
+
+
+TASKS = 'workspace(slug: "x") { project(key: "K") { tasks(%s) { totalCount } } }'
+# Each kind of message that can name what the schema holds, with the typo it corrects.
+SUGGESTING: dict[str, tuple[str, dict[str, Any], str]] = {
+    "field": ("{ viewer { displayNam } }", {}, "displayNam"),
+    "argument": ('{ workspace(slug: "x", slg: "y") { id } }', {}, "slg"),
+    "enum literal": ("{ " + TASKS % "orderBy: {field: PRIORITE}" + " }", {}, "PRIORITE"),
+    "enum variable": (
+        "query($f: TaskOrderField!) { " + TASKS % "orderBy: {field: $f}" + " }",
+        {"f": "PRIORITE"},
+        "PRIORITE",
+    ),
+    "type in a fragment condition": ('{ node(id: "x") { ... on Tas { id } } }', {}, "Tas"),
+    "input field": ("{ " + TASKS % "filter: {statu: [TODO]}" + " }", {}, "statu"),
+    "input field variable": (
+        "query($f: TaskFilter) { " + TASKS % "filter: $f" + " }",
+        {"f": {"statu": ["TODO"]}},
+        "statu",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", SUGGESTING)
+async def test_production_suggests_no_names(prod_api: Api, dev_api: Api, kind: str) -> None:
+    query, variables, typo = SUGGESTING[kind]
+    prod = await prod_api.post(query, variables)
+    dev = await dev_api.post(query, variables)
+    assert error_codes(prod) == error_codes(dev) == ["BAD_REQUEST"]
+    assert "Did you mean" in dev["errors"][0]["message"]
+    assert "Did you mean" not in prod["errors"][0]["message"]
+    assert f"{typo}" in prod["errors"][0]["message"]  # it still says what is wrong
+
+
+async def ws_operation_errors(
+    app: Starlette, token: str, operations: list[tuple[str, dict[str, Any]]]
+) -> list[list[dict[str, Any]]]:
+    """The errors of each operation run over graphql-transport-ws, through the ASGI app."""
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    scope = {
+        "type": "websocket",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "headers": [(b"sec-websocket-protocol", b"graphql-transport-ws")],
+        "subprotocols": ["graphql-transport-ws"],
+        "client": ("127.0.0.1", 4000),
+        "server": ("test", 80),
+        "scheme": "ws",
+        "root_path": "",
+    }
+
+    async def send(message: dict[str, Any]) -> None:
+        await inbox.put({"type": "websocket.receive", "text": orjson.dumps(message).decode()})
+
+    async def receive() -> dict[str, Any]:
+        while True:
+            event = await outbox.get()
+            if event["type"] == "websocket.send":
+                message: dict[str, Any] = orjson.loads(event.get("text") or event["bytes"])
+                if message["type"] != "ping":
+                    return message
+
+    server = asyncio.create_task(app(scope, inbox.get, outbox.put))  # type: ignore[arg-type]
+    try:
+        await inbox.put({"type": "websocket.connect"})
+        assert (await outbox.get())["type"] == "websocket.accept"
+        await send({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+        assert (await receive())["type"] == "connection_ack"
+        errors = []
+        for op_id, (query, variables) in enumerate(operations):
+            payload = {"query": query, "variables": variables}
+            await send({"id": str(op_id), "type": "subscribe", "payload": payload})
+            message = await receive()
+            assert message["id"] == str(op_id), message
+            if message["type"] == "next":  # errors while executing (variables), then complete
+                assert (await receive())["type"] == "complete"
+            errors.append(
+                message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+            )
+        await inbox.put({"type": "websocket.disconnect", "code": 1000})
+        await server
+    finally:
+        server.cancel()
+    return errors
+
+
+async def test_production_suggests_no_names_over_a_websocket(
+    connection: AsyncConnection,
+) -> None:
+    operations = [(query, variables) for query, variables, _ in SUGGESTING.values()]
+    messages = {}
+    for environment in ("production", "development"):
+        app = joined_app(connection, environment=environment, secret_key=STRONG)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test"
+        ) as http:
+            account = await Api(http).register()
+        errors = await ws_operation_errors(app, account.token, operations)
+        assert [[e["extensions"]["code"] for e in each] for each in errors] == [
+            ["BAD_REQUEST"]
+        ] * len(operations)
+        messages[environment] = [each[0]["message"] for each in errors]
+    assert all("Did you mean" in m for m in messages["development"]), messages["development"]
+    assert not any("Did you mean" in m for m in messages["production"]), messages["production"]
 
 
 @pytest_asyncio.fixture

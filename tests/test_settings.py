@@ -78,6 +78,7 @@ def test_numbers_are_read() -> None:
             "DB_POOL_TIMEOUT": "2.5",
             "DB_STATEMENT_TIMEOUT_MS": "100",
             "LOGIN_MAX_FAILURES_PER_ACCOUNT": "250",
+            "MAX_FRAGMENT_SPREADS": "7",
         }
     )
     assert (
@@ -86,7 +87,8 @@ def test_numbers_are_read() -> None:
         settings.pool_timeout,
         settings.statement_timeout_ms,
         settings.login_max_failures_per_account,
-    ) == (3, 2, 2.5, 100, 250)
+        settings.max_fragment_spreads,
+    ) == (3, 2, 2.5, 100, 250, 7)
 
 
 def documented_variables() -> list[str]:

@@ -13,44 +13,41 @@ from typing import Any
 from graphql import (
     DocumentNode,
     FieldNode,
-    FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLError,
+    GraphQLField,
     GraphQLSchema,
     InlineFragmentNode,
-    ListValueNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
-    VariableNode,
     get_named_type,
 )
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from graphql.utilities import get_operation_ast
 
 from db.repositories.keyset import DEFAULT_PAGE_SIZE
+from graphql_api.limits.fragments import VISITS, FragmentResults
 
 NODES_PER_POINT = 100
 
 
-def _value(node: Any, variables: dict[str, Any]) -> Any:
-    if isinstance(node, VariableNode):
-        return variables.get(node.name.value)
-    if isinstance(node, ListValueNode):
-        return [_value(v, variables) for v in node.values]
-    return getattr(node, "value", None)
-
-
-def _multiplier(field: FieldNode, returns: str, variables: dict[str, Any]) -> int | None:
-    """The most nodes this field returns per parent, when it is a list that we count."""
-    args = {a.name.value: _value(a.value, variables) for a in field.arguments or ()}
+def _multiplier(
+    field: FieldNode, definition: GraphQLField, returns: str, variables: VariableValues
+) -> int | None:
+    """The most nodes this field returns per parent, when it is a list that we count. Its
+    arguments are those the executor will use: given, else the variable's default, else the
+    argument's default in the schema."""
+    try:
+        args = get_argument_values(definition, field, variables)
+    except GraphQLError:
+        return 0  # the field is an error: it returns nothing
     if field.name.value == "nodes" and isinstance(args.get("ids"), list):
         return len(args["ids"])
     if not returns.endswith("Connection"):
         return None
     size = args.get("first") if args.get("first") is not None else args.get("last")
-    try:
-        return max(0, int(size)) if size is not None else DEFAULT_PAGE_SIZE
-    except (TypeError, ValueError):
-        return DEFAULT_PAGE_SIZE
+    return max(0, size) if isinstance(size, int) else DEFAULT_PAGE_SIZE
 
 
 def estimate_nodes(
@@ -63,16 +60,16 @@ def estimate_nodes(
     root = schema.get_root_type(operation.operation) if operation is not None else None
     if not isinstance(operation, OperationDefinitionNode) or root is None:
         return 0
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
-    variables = variables or {}
+    coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
+    if isinstance(coerced, list):
+        return 0  # the variables do not coerce: the executor refuses the operation
 
-    def walk(
-        selection_set: SelectionSetNode | None, parent: Any, factor: int, seen: frozenset[str]
-    ) -> int:
+    def walk(selection_set: SelectionSetNode | None, parent: Any) -> int:
+        """Nodes under `selection_set` for one `parent` node: the estimate is linear in the
+        number of parents, so a fragment's is computed once and multiplied."""
         if selection_set is None:
             return 0
+        VISITS["cost"] += 1
         total = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
@@ -81,24 +78,27 @@ def estimate_nodes(
                 if definition is None:  # __typename and introspection
                     continue
                 returns = get_named_type(definition.type)
-                multiplier = _multiplier(selection, returns.name, variables)
-                nodes = factor if multiplier is None else factor * multiplier
-                total += (0 if multiplier is None else nodes) + walk(
-                    selection.selection_set, returns, nodes, seen
+                multiplier = _multiplier(selection, definition, returns.name, coerced)
+                nodes = 1 if multiplier is None else multiplier
+                total += (0 if multiplier is None else nodes) + nodes * walk(
+                    selection.selection_set, returns
                 )
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 target = schema.get_type(condition.name.value) if condition else parent
-                total += walk(selection.selection_set, target, factor, seen)
+                total += walk(selection.selection_set, target)
             elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                if name in fragments and name not in seen:  # cycles are a validation error
-                    fragment = fragments[name]
-                    target = schema.get_type(fragment.type_condition.name.value)
-                    total += walk(fragment.selection_set, target, factor, seen | {name})
+                total += fragments.get(selection.name.value) or 0
         return total
 
-    return walk(operation.selection_set, root, 1, frozenset())
+    fragments: FragmentResults[int] = FragmentResults(
+        document,
+        lambda fragment: walk(
+            fragment.selection_set, schema.get_type(fragment.type_condition.name.value)
+        ),
+        0,  # cycles are a validation error
+    )
+    return walk(operation.selection_set, root)
 
 
 def points(nodes: int, operation: OperationType | None, mutation_fields: int = 0) -> int:

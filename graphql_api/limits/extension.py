@@ -3,7 +3,7 @@ node estimate and the client's rate-limit budget. `extensions.cost` reports what
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,12 +52,40 @@ def rate_key(ctx: Context) -> str:
     return f"ip:{ctx.client_ip}"
 
 
+REFUSED_POINTS = 1  # a document refused before execution: its parsing and validation
+
+
+async def charge(ctx: Context, points: int) -> Decision:
+    """Spend the client's points; over HTTP, report the budget in the response headers."""
+    decision = await ctx.limiter.charge(rate_key(ctx), points)
+    if ctx.response is not None and isinstance(ctx.request, Request):  # not a WebSocket
+        ctx.response.headers.update(decision.headers())
+        if not decision.allowed:
+            ctx.response.status_code = 429
+    return decision
+
+
 class Limits(SchemaExtension):
-    def on_operation(self) -> Iterator[None]:
+    """Every operation is charged once: what it may cost when it runs, at least one point when
+    it is refused (too long, does not parse or validate, over the node limit), since a refused
+    document costs the server its parsing and validation too."""
+
+    charged = False
+
+    async def charge(self, points: int) -> Decision:
+        self.charged = True
+        return await charge(self.execution_context.context, points)
+
+    async def charge_refused(self) -> None:
+        if not self.charged:
+            await self.charge(REFUSED_POINTS)
+
+    async def on_operation(self) -> AsyncIterator[None]:
         ctx: Context = self.execution_context.context
         s = ctx.settings
         query = self.execution_context.query or ""
         if len(query) > s.max_document_chars:
+            await self.charge_refused()
             limit = s.max_document_chars
             raise ApiError(
                 f"the document is {len(query)} characters long; the limit is {limit}", "BAD_REQUEST"
@@ -65,9 +93,27 @@ class Limits(SchemaExtension):
         self.execution_context.parse_options["max_tokens"] = s.max_tokens
         self.execution_context.validation_rules = (
             *self.execution_context.validation_rules,
-            *rules(s.max_depth, s.max_aliases, s.max_directives, s.introspection_enabled),
+            *rules(
+                s.max_depth,
+                s.max_aliases,
+                s.max_fragment_spreads,
+                s.max_directives,
+                s.introspection_enabled,
+            ),
         )
+        try:
+            yield
+        except GraphQLError:  # a syntax error (or too many tokens), raised by ParserCache
+            await self.charge_refused()
+            raise
+        await self.charge_refused()
+
+    async def on_validate(self) -> AsyncIterator[None]:
+        # Charged here, not only when the operation ends: over a WebSocket, the operation's
+        # stream is closed right after its errors are sent, and nothing after its yield runs.
         yield
+        if self.execution_context.pre_execution_errors:
+            await self.charge_refused()
 
     async def on_execute(self) -> AsyncIterator[None]:
         ec = self.execution_context
@@ -84,15 +130,12 @@ class Limits(SchemaExtension):
         kind = GraphQLOperationType.MUTATION if mutation_fields else GraphQLOperationType.QUERY
         ctx.cost = Cost(nodes, points(nodes, kind, mutation_fields))
         if nodes > ctx.settings.max_nodes:
+            await self.charge_refused()
             ec.result = ExecutionResult(
                 data=None, errors=[cost_limit_error(ctx.cost, ctx.settings.max_nodes)]
             )
         else:
-            decision = await ctx.limiter.charge(rate_key(ctx), ctx.cost.points)
-            if ctx.response is not None and isinstance(ctx.request, Request):  # not a WebSocket
-                ctx.response.headers.update(decision.headers())
-                if not decision.allowed:
-                    ctx.response.status_code = 429
+            decision = await self.charge(ctx.cost.points)
             if not decision.allowed:
                 ec.result = ExecutionResult(data=None, errors=[rate_limited_error(decision)])
         yield

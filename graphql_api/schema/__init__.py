@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import strawberry
@@ -9,6 +10,7 @@ from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
+from graphql_api.context import Context
 from graphql_api.fast.extension import FastPath
 from graphql_api.limits.extension import Limits
 from graphql_api.resolvers import accounts as account_resolvers
@@ -19,6 +21,7 @@ from graphql_api.resolvers import projects as project_resolvers
 from graphql_api.resolvers import tasks as task_resolvers
 from graphql_api.resolvers import workspaces as workspace_resolvers
 from graphql_api.resolvers.viewer import resolve_viewer
+from graphql_api.schema.errors import shape_stream
 from graphql_api.schema.payloads import (
     AddMemberPayload,
     ArchiveProjectPayload,
@@ -153,6 +156,22 @@ class Schema(strawberry.Schema):
         """Client errors are not server errors: the ErrorShaping extension logs the unexpected
         ones, with their request id."""
 
+    async def stream(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> AsyncGenerator[Any, None]:
+        """What WebSocket operations run through (`subscribe` calls it too): their errors are
+        shaped as the HTTP view shapes its results'."""
+        results = await super().stream(query, variable_values, context_value, *args, **kwargs)
+        if not isinstance(context_value, Context):
+            return results
+        production = context_value.settings.is_production
+        return shape_stream(results, context_value.request_id, production)
+
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     """The schema, configured for a server's settings (the SDL is the same for all)."""
@@ -163,7 +182,6 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         subscription=Subscription,
         types=[User, Workspace, Project, Task, Label, Comment, AuditEvent],
         config=StrawberryConfig(
-            disable_field_suggestions=settings.is_production,
             batching_config={"max_operations": settings.max_batch} if settings.batching else None,
         ),
         extensions=[

@@ -1,18 +1,30 @@
 """Shaping top-level errors: every one gets a stable `extensions.code`; unexpected ones are
-logged with the request id and, in production, masked. Applied to every result the HTTP view
-sends (GraphQLApp.process_result), including errors raised before execution (parse errors)."""
+logged with the request id and, in production, masked; in production no message suggests names
+("Did you mean ...?"), which would let a client rebuild the schema without introspection.
+Applied to every result the HTTP view sends (GraphQLApp.process_result), including errors raised
+before execution (parse errors), and to every result streamed over a WebSocket (Schema.stream)."""
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
+from strawberry.types import ExecutionResult
 
 from db.errors import DomainError
 from graphql_api.errors import TOP_LEVEL_CODES
 
 log = logging.getLogger("graphql_api.errors")
 
+
+# graphql-core's did_you_mean(): " Did you mean 'A', 'B', or 'C'?", also "Did you mean the enum
+# value 'A'?" and "Did you mean to use an inline fragment on 'A'?", in validation rules, literal
+# and variable coercion alike. Names never contain "?".
+SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for statement_timeout (and cancels)
 
@@ -35,6 +47,29 @@ def shape_errors(
 
 
 def shape(error: GraphQLError, request_id: str, production: bool) -> GraphQLError:
+    shaped = _with_code(error, request_id, production)
+    if production and "Did you mean" in shaped.message:
+        return _copy(shaped, SUGGESTION.sub("", shaped.message), {})
+    return shaped
+
+
+async def shape_stream(
+    results: AsyncGenerator[Any, None], request_id: str, production: bool
+) -> AsyncGenerator[Any, None]:
+    """`shape_errors` over the results of a stream. A syntax error passes as it is: the
+    graphql-transport-ws handler closes the socket with it."""
+    async with aclosing(results):
+        async for result in results:
+            if (
+                isinstance(result, ExecutionResult)
+                and result.errors
+                and not isinstance(result.errors[0], GraphQLSyntaxError)
+            ):
+                result.errors = shape_errors(result.errors, request_id, production)
+            yield result
+
+
+def _with_code(error: GraphQLError, request_id: str, production: bool) -> GraphQLError:
     original = error.original_error
     if isinstance(original, DomainError):
         return _copy(error, original.message, {"code": TOP_LEVEL_CODES[original.code]})
