@@ -177,3 +177,32 @@ async def test_audit_events_for_admins_only(api: Api) -> None:
     ]
     denied = await api.post(query, {"s": ws["slug"]}, member.token)
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_renaming_to_a_taken_name_is_already_exists_and_changes_nothing(api: Api) -> None:
+    owner = await api.register()
+    ws = await api.workspace(owner)
+    await label(api, owner, ws["id"], "Bug")
+    other = await label(api, owner, ws["id"], "Docs")
+    rename = """mutation($id: ID!, $name: String!, $w: ID!) {
+      updateLabel(input: {id: $id, name: $name}) { label { name } userErrors { code field } }
+      later: createLabel(input: {workspaceId: $w, name: "Later", color: "#000000"}) { label { name } }
+    }"""
+    taken = await api.post(rename, {"id": other["id"], "name": "bug", "w": ws["id"]}, owner.token)
+    assert "errors" not in taken, taken
+    assert taken["data"]["updateLabel"] == {
+        "label": None,
+        "userErrors": [{"code": "ALREADY_EXISTS", "field": ["input", "name"]}],
+    }
+    # The request goes on: a later field in the same operation writes normally.
+    assert taken["data"]["later"] == {"label": {"name": "Later"}}
+    listed = await api.ok(
+        "query($s: String!) { workspace(slug: $s) { labels { nodes { name } } } }",
+        {"s": ws["slug"]},
+        owner.token,
+    )
+    assert sorted(n["name"] for n in listed["workspace"]["labels"]["nodes"]) == [
+        "Bug",
+        "Docs",
+        "Later",
+    ]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.exc import StaleDataError
@@ -133,11 +133,24 @@ class Repository(Generic[M]):
         """Add `objs` (new or changed) and flush, turning constraint violations and stale
         versions into domain errors. The work runs in a SAVEPOINT, so after a violation the
         request's transaction is still usable (and the failed objects are gone from it)."""
+        session = self.db.session
+        # begin_nested() flushes whatever is pending before it emits its SAVEPOINT: changes
+        # already made to loaded rows would be written outside it, and a refused one would fail
+        # the whole transaction. Hold them back and make them again inside.
+        held = [(obj, _take_changes(obj)) for obj in objs if inspect(obj).persistent]
         try:
-            async with self.db.lock, self.db.session.begin_nested():
-                self.db.session.add_all(objs)
-                await self.db.session.flush()
+            async with self.db.lock, session.begin_nested():
+                for obj, changes in held:
+                    for key, value in changes.items():
+                        setattr(obj, key, value)
+                session.add_all(objs)
+                await session.flush()
         except (IntegrityError, StaleDataError) as exc:
+            # New objects left the session with the SAVEPOINT; changed rows are expired: load
+            # them again as the database has them (nothing may load lazily later).
+            async with self.db.lock:
+                for obj, _ in held:
+                    await session.refresh(obj)
             raise translate(exc, self.entity) from exc
 
     async def delete(self, obj: M) -> M:
@@ -152,3 +165,13 @@ class Repository(Generic[M]):
         obj.deleted_at = None
         await self.flush(obj)
         return obj
+
+
+def _take_changes(obj: Any) -> dict[str, Any]:
+    """The attributes changed on a loaded row, which are then expired (their pending values
+    dropped without any SQL) so that the caller can set them again."""
+    state = inspect(obj)
+    changes = {attr.key: attr.value for attr in state.attrs if attr.history.has_changes()}
+    if changes:
+        state.session.expire(obj, list(changes))
+    return changes
