@@ -37,15 +37,24 @@ def find_unstorable_text(value: Any, depth: int = 0) -> bool:
     return False
 
 
+# Python's range, inside PostgreSQL's, less a day at each end: asyncpg writes datetime.min and
+# datetime.max as -infinity and infinity, and an offset can push a time past either.
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+RANGE = "0001-01-02 to 9999-12-30 (UTC)"
+
+
 def storable_datetime(value: datetime) -> datetime:
-    """The instant in UTC; ValueError for a naive time or one outside years 1 to 9999 in UTC
-    (Python's range, inside PostgreSQL's)."""
+    """The instant in UTC; ValueError for a naive time or one outside EARLIEST..LATEST."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("a time zone offset is required, e.g. 2026-01-31T09:00:00Z")
     try:
-        return value.astimezone(UTC)
+        utc = value.astimezone(UTC)
     except OverflowError:
-        raise ValueError("the date is out of range (years 1 to 9999)") from None
+        raise ValueError(f"the date is out of range: {RANGE}") from None
+    if not EARLIEST <= utc <= LATEST:
+        raise ValueError(f"the date is out of range: {RANGE}")
+    return utc
 
 
 def storable_int4(value: int) -> int:

@@ -123,7 +123,25 @@ class GraphQLFront:
         except BodyTooLarge:
             await self._too_large(scope, receive, send)
             return
-        response = await self.answer_from_plan(request, body) if self.settings.fast_path else None
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            await error_response(
+                400, "the body is not valid JSON (UTF-8, nested at most 1,024 deep)", "BAD_REQUEST"
+            )(scope, receive, send)
+            return
+        if not isinstance(payload, dict | list):
+            await error_response(
+                400,
+                'the body must be a JSON object: {"query": "...", "variables": {...}}',
+                "BAD_REQUEST",
+            )(scope, receive, send)
+            return
+        response = (
+            await self.answer_from_plan(request, payload)
+            if self.settings.fast_path and isinstance(payload, dict)
+            else None
+        )
         if response is not None:
             await response(scope, receive, send)
         else:
@@ -136,15 +154,9 @@ class GraphQLFront:
             "PAYLOAD_TOO_LARGE",
         )(scope, receive, send)
 
-    async def answer_from_plan(self, request: Request, body: bytes) -> Response | None:
+    async def answer_from_plan(self, request: Request, payload: dict[str, Any]) -> Response | None:
         if "graphql-response+json" in request.headers.get("accept", ""):
             return None  # let the executor negotiate that media type
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(payload, dict):
-            return None
         viewer_id, bad_token = authenticate(request.headers.get("authorization"), self.settings)
         if viewer_id is None or bad_token:
             return None

@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import QueryableAttribute
 
 from db.errors import InvalidInput
+from db.values import storable_datetime, storable_int4, unstorable_text
 
 T = TypeVar("T")
 
@@ -115,12 +116,13 @@ class KeysetOrder:
             data = orjson.loads(raw)
             if (
                 not isinstance(data, list)
-                or data[0] != self.name
                 or len(data) != len(self.keys) + 1
+                or data[0] != self.name
             ):
                 raise ValueError
             return [_decode(v, k.python_type) for k, v in zip(self.keys, data[1:], strict=True)]
         except (ValueError, TypeError, KeyError, binascii.Error, orjson.JSONDecodeError):
+            # Forged or damaged: wrong shape, types, ranges or text PostgreSQL cannot hold.
             raise InvalidInput(
                 "cursor is not valid for this list and ordering", field=["cursor"]
             ) from None
@@ -211,15 +213,15 @@ def _encode(value: Any) -> Any:
 def _decode(value: Any, python_type: type) -> Any:
     if value is None:
         return None
-    if python_type is datetime:
-        return datetime.fromisoformat(value)
-    if python_type is uuid.UUID:
+    if python_type is datetime and isinstance(value, str):
+        return storable_datetime(datetime.fromisoformat(value))
+    if python_type is uuid.UUID and isinstance(value, str):
         return uuid.UUID(value)
     if issubclass(python_type, enum.Enum):
         return python_type(value)
     if python_type is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if python_type is str and isinstance(value, str):
+        return storable_int4(value)
+    if python_type is str and isinstance(value, str) and not unstorable_text(value):
         return value
     raise ValueError(value)
 

@@ -46,6 +46,8 @@ from graphql_api.schema.payloads import (
 )
 from graphql_api.schema.permissions import AUTHENTICATED
 from graphql_api.schema.relay import Connection, Node
+from graphql_api.schema.scalars import SCALAR_OVERRIDES
+from graphql_api.schema.storable import StorableStrings
 from graphql_api.schema.subscriptions import TaskEvent, task_events
 from graphql_api.schema.types import AuditEvent, Comment, Label, Project, Task, User, Workspace
 from graphql_api.schema.unit_of_work import UnitOfWork
@@ -181,11 +183,13 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         types=[User, Workspace, Project, Task, Label, Comment, AuditEvent],
+        scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
         config=StrawberryConfig(
             batching_config={"max_operations": settings.max_batch} if settings.batching else None,
         ),
         extensions=[
-            Limits,  # first: it adds the validation rules the caches below key on
+            StorableStrings,  # strings PostgreSQL cannot hold are a BAD_REQUEST, up front
+            Limits,  # it adds the validation rules the caches below key on
             # Factories: the caches themselves are module-level and shared by every request.
             lambda: ParserCache(maxsize=1024),
             lambda: ValidationCache(maxsize=1024),
