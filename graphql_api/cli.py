@@ -166,6 +166,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             workers=args.workers,
             reload=args.reload,
             log_level=settings.log_level,
+            # A WebSocket frame may be no larger than an HTTP body (it is read, and its JSON
+            # parsed, before the connection is authenticated).
+            ws_max_size=settings.max_body_bytes,
             loop="uvloop",
             http="httptools",
             lifespan="on",

@@ -97,6 +97,13 @@ def hash_refresh_token(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+def expires_at(header: str | None, settings: Settings) -> float | None:
+    """When the bearer token of `header`, already authenticated, stops being valid (Unix time)."""
+    scheme, _, token = (header or "").partition(" ")
+    entry = _VERIFIED.entries.get((settings.secret_key, token.strip()))
+    return entry[1] if entry is not None and scheme.lower() == "bearer" else None
+
+
 def authenticate(header: str | None, settings: Settings) -> tuple[uuid.UUID | None, bool]:
     """(viewer id, whether a credential was presented and refused) from `Authorization`."""
     if not header:

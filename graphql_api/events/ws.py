@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections import Counter
 from typing import Any
@@ -13,7 +14,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 
-from graphql_api.auth.tokens import authenticate
+from graphql_api.auth.tokens import authenticate, expires_at
 from graphql_api.context import Context
 from graphql_api.settings import Settings
 
@@ -40,25 +41,55 @@ def sign_in(context: Context, settings: Settings) -> bool:
     """Authenticate from the connection_init payload: {"authorization": "Bearer <token>"}."""
     params = context.connection_params or {}
     header = params.get("authorization") or params.get("Authorization")
-    viewer_id, bad_token = authenticate(header if isinstance(header, str) else None, settings)
+    header = header if isinstance(header, str) else None
+    viewer_id, bad_token = authenticate(header, settings)
     context.viewer_id, context.bad_token = viewer_id, bad_token
+    context._token_expires_at = expires_at(header, settings)  # type: ignore[attr-defined]
     return viewer_id is not None and not bad_token
 
 
+TOKEN_EXPIRED = 4403  # graphql-transport-ws's Forbidden: the client signs in again
+
+
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """Strawberry's handler, plus server pings while the connection is idle and the release of
-    the connection's place in the per-user count."""
+    """Strawberry's handler, plus server pings while the connection is idle, a connection that
+    ends when its access token does (as an HTTP request with that token would be refused), and
+    the release of the connection's place in the per-user count."""
 
     async def handle(self) -> None:
-        pinger = asyncio.create_task(self._ping())
+        self._watchers = [asyncio.create_task(self._ping())]
         try:
             await super().handle()
         finally:
-            pinger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pinger
+            for watcher in self._watchers:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
             if getattr(self.context, "_admitted", False) and self.context.viewer_id is not None:
                 self.view.connections.release(self.context.viewer_id)  # type: ignore[attr-defined]
+
+    def _token_expired(self) -> bool:
+        expires = getattr(self.context, "_token_expires_at", None)
+        return expires is not None and time.time() >= expires
+
+    async def handle_subscribe(self, message: Any) -> None:
+        if self.connection_acknowledged and self._token_expired():
+            await self.websocket.close(code=TOKEN_EXPIRED, reason="access token expired")
+            return
+        await super().handle_subscribe(message)
+
+    async def handle_connection_init(self, message: Any) -> None:
+        await super().handle_connection_init(message)
+        expires = getattr(self.context, "_token_expires_at", None)
+        if self.connection_acknowledged and expires is not None and len(self._watchers) == 1:
+            self._watchers.append(asyncio.create_task(self._expire(expires)))
+
+    async def _expire(self, expires: float) -> None:
+        """Close the connection when its access token expires: graphql-ws clients reconnect,
+        calling connectionParams again, so a client that refreshes its token carries on."""
+        await asyncio.sleep(max(0.0, expires - time.time()))
+        with contextlib.suppress(Exception):
+            await self.websocket.close(code=TOKEN_EXPIRED, reason="access token expired")
 
     async def _ping(self) -> None:
         interval = self.context.settings.ws_ping_interval_s

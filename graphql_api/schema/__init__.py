@@ -21,7 +21,7 @@ from graphql_api.resolvers import projects as project_resolvers
 from graphql_api.resolvers import tasks as task_resolvers
 from graphql_api.resolvers import workspaces as workspace_resolvers
 from graphql_api.resolvers.viewer import resolve_viewer
-from graphql_api.schema.errors import shape_stream
+from graphql_api.schema.errors import raised_before_execution, shape_stream
 from graphql_api.schema.payloads import (
     AddMemberPayload,
     ArchiveProjectPayload,
@@ -168,7 +168,12 @@ class Schema(strawberry.Schema):
     ) -> AsyncGenerator[Any, None]:
         """What WebSocket operations run through (`subscribe` calls it too): their errors are
         shaped as the HTTP view shapes its results'."""
-        results = await super().stream(query, variable_values, context_value, *args, **kwargs)
+        try:
+            results = await super().stream(query, variable_values, context_value, *args, **kwargs)
+        except Exception as exc:  # an extension refused it, or the database is unreachable
+            if not isinstance(context_value, Context):
+                raise
+            results = raised_before_execution(exc)
         if not isinstance(context_value, Context):
             return results
         production = context_value.settings.is_production

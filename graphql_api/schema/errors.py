@@ -14,6 +14,7 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 
 from db.errors import DomainError
 from graphql_api.errors import TOP_LEVEL_CODES
@@ -58,15 +59,30 @@ async def shape_stream(
 ) -> AsyncGenerator[Any, None]:
     """`shape_errors` over the results of a stream. A syntax error passes as it is: the
     graphql-transport-ws handler closes the socket with it."""
-    async with aclosing(results):
-        async for result in results:
-            if (
-                isinstance(result, ExecutionResult)
-                and result.errors
-                and not isinstance(result.errors[0], GraphQLSyntaxError)
-            ):
-                result.errors = shape_errors(result.errors, request_id, production)
-            yield result
+    try:
+        async with aclosing(results):
+            async for result in results:
+                if (
+                    isinstance(result, ExecutionResult)
+                    and result.errors
+                    and not isinstance(result.errors[0], GraphQLSyntaxError)
+                ):
+                    result.errors = shape_errors(result.errors, request_id, production)
+                yield result
+    except Exception as exc:
+        # Raised between events (the database went away, a bug): the client gets the error with
+        # its code, where strawberry would only have sent `complete`.
+        yield ExecutionResult(data=None, errors=shape_errors([_wrap(exc)], request_id, production))
+
+
+async def raised_before_execution(exc: Exception) -> AsyncGenerator[Any, None]:
+    """A stream of one error, for what an extension raised before execution (a refused
+    document, an unreachable database): sent as graphql-transport-ws's `error` message."""
+    yield PreExecutionError(data=None, errors=[_wrap(exc)])
+
+
+def _wrap(exc: Exception) -> GraphQLError:
+    return exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
 
 
 def _with_code(error: GraphQLError, request_id: str, production: bool) -> GraphQLError:
