@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from db.repositories.idempotency_keys import IdempotencyKeyRepository
 from graphql_api import idempotency
 from graphql_api.resolvers import labels as label_resolvers
+from graphql_api.settings import Settings, SettingsError
 from tests.conftest import joined_client, live_client
 from tests.databases import dsn
 from tests.gql import CREATE_LABEL, CREATE_PROJECT, CREATE_TASK, Account, Api, error_codes, project
@@ -352,3 +353,11 @@ async def probe_connection(url: str) -> AsyncIterator[asyncpg.Connection]:
         yield conn
     finally:
         await conn.close()
+
+
+def test_the_key_lifetime_is_a_setting() -> None:
+    assert Settings().idempotency_key_ttl_s == 86_400
+    env = {"IDEMPOTENCY_KEY_TTL_SECONDS": "60"}
+    assert Settings.from_env(env).idempotency_key_ttl_s == 60
+    with pytest.raises(SettingsError, match="IDEMPOTENCY_KEY_TTL_SECONDS"):
+        Settings.from_env({"IDEMPOTENCY_KEY_TTL_SECONDS": "0"})
