@@ -256,8 +256,13 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
                 CORSMiddleware,
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["GET", "POST"],
-                allow_headers=["authorization", "content-type"],
-                expose_headers=["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"],
+                allow_headers=["authorization", "content-type", "idempotency-key"],
+                expose_headers=[
+                    "X-RateLimit-Limit",
+                    "X-RateLimit-Remaining",
+                    "X-RateLimit-Reset",
+                    "Idempotent-Replayed",
+                ],
                 max_age=600,
             )
         )

@@ -68,6 +68,8 @@ class Settings:
     ws_init_timeout_s: float = 10.0
     ws_ping_interval_s: float = 15.0
     legacy_graphql_ws: bool = False
+    # How long a mutation's Idempotency-Key answers retries with the first outcome.
+    idempotency_key_ttl_s: int = 86_400
 
     @property
     def introspection_enabled(self) -> bool:
@@ -137,6 +139,8 @@ class Settings:
             )
         if not 0 < self.port < 65536:
             raise SettingsError("PORT must be between 1 and 65535")
+        if self.idempotency_key_ttl_s < 1:
+            raise SettingsError("IDEMPOTENCY_KEY_TTL_SECONDS must be at least 1")
 
 
 _NUMERIC: tuple[tuple[str, str, type], ...] = (
@@ -169,6 +173,7 @@ _NUMERIC: tuple[tuple[str, str, type], ...] = (
     ("WS_MAX_CONNECTIONS_PER_USER", "ws_max_connections_per_user", int),
     ("WS_INIT_TIMEOUT_SECONDS", "ws_init_timeout_s", float),
     ("WS_PING_INTERVAL_SECONDS", "ws_ping_interval_s", float),
+    ("IDEMPOTENCY_KEY_TTL_SECONDS", "idempotency_key_ttl_s", int),
 )
 _SWITCHES = (
     ("FAST_PATH", "fast_path"),

@@ -26,11 +26,12 @@ def serving(
     database_url: str | None,
     stop: signal.Signals = signal.SIGINT,
     log: list[str] | None = None,
+    exit_code: int = 0,
     **env: str,
 ) -> Iterator[str]:
     """A server on a free port; yields its base URL. Without a database URL it starts the
     embedded default (GRAPHQL_API_DATA_DIR should then be in `env`). With `log`, the server's
-    log lines are appended to it."""
+    log lines are appended to it. `exit_code`: how it must end (-9 for one killed on purpose)."""
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PORT", "HOST")}
     if database_url is not None:
@@ -63,4 +64,4 @@ def serving(
             proc.kill()
             proc.wait()
             raise AssertionError("the server did not stop on SIGINT") from None
-    assert code == 0, f"the server exited with {code}"
+    assert code == exit_code, f"the server exited with {code}"

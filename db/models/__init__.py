@@ -4,6 +4,7 @@ from db.base import Base
 from db.models.audit_event import AuditEvent
 from db.models.comment import Comment
 from db.models.enums import Role, TaskPriority, TaskStatus
+from db.models.idempotency_key import IdempotencyKey
 from db.models.label import Label
 from db.models.login_throttle import LoginThrottle
 from db.models.project import Project
@@ -17,6 +18,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Comment",
+    "IdempotencyKey",
     "Label",
     "LoginThrottle",
     "Membership",

@@ -3,6 +3,7 @@
 from db.repositories.audit_events import AuditEventRepository
 from db.repositories.base import Repository
 from db.repositories.comments import CommentRepository
+from db.repositories.idempotency_keys import IdempotencyKeyRepository, StoredOutcome
 from db.repositories.keyset import KeysetOrder, Page, PageArgs, SortKey
 from db.repositories.labels import LabelRepository
 from db.repositories.projects import ProjectRepository
@@ -14,6 +15,7 @@ from db.repositories.workspaces import MembershipRepository, WorkspaceRepository
 __all__ = [
     "AuditEventRepository",
     "CommentRepository",
+    "IdempotencyKeyRepository",
     "KeysetOrder",
     "LabelRepository",
     "MembershipRepository",
@@ -23,6 +25,7 @@ __all__ = [
     "RefreshTokenRepository",
     "Repository",
     "SortKey",
+    "StoredOutcome",
     "TaskRepository",
     "UserRepository",
     "WorkspaceRepository",

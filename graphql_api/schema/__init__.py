@@ -12,6 +12,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from graphql_api.context import Context
 from graphql_api.fast.extension import FastPath
+from graphql_api.idempotency import Idempotency
 from graphql_api.limits.extension import Limits
 from graphql_api.resolvers import accounts as account_resolvers
 from graphql_api.resolvers import comments as comment_resolvers
@@ -199,6 +200,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: ParserCache(maxsize=1024),
             lambda: ValidationCache(maxsize=1024),
             UnitOfWork,
+            Idempotency,  # inside the unit of work: its key row commits with the writes
             FastPath,
         ],
     )
