@@ -35,8 +35,9 @@ from graphql_api.context import Context
 from graphql_api.database import Database
 from graphql_api.events.hub import EventHub
 from graphql_api.events.ws import ConnectionRegistry, TransportWSHandler, admit
+from graphql_api.failures import UNAVAILABLE
 from graphql_api.graphiql import ASSETS_PATH, graphiql_assets, graphiql_page
-from graphql_api.http_front import GraphQLFront, error_response
+from graphql_api.http_front import GraphQLFront, error_response, failure_response
 from graphql_api.limits.rate import RateLimiter
 from graphql_api.schema import build_schema
 from graphql_api.schema.errors import shape_errors
@@ -93,6 +94,8 @@ class GraphQLApp(GraphQL[Context, None]):
             # strawberry answers these in text/plain; every failure is JSON with a code here.
             code = HTTP_ERROR_CODES.get(exc.status_code, "BAD_REQUEST")
             response = error_response(exc.status_code, exc.reason, code)
+        except Exception as exc:  # raised outside the resolvers: an extension, the commit
+            response = failure_response(exc)
         await response(scope, receive, send)
 
     async def execute_single(  # type: ignore[override]
@@ -143,6 +146,17 @@ class GraphQLApp(GraphQL[Context, None]):
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
     ) -> Response:
         response = super().create_response(response_data, sub_response)
+        results = response_data if isinstance(response_data, list) else [response_data]
+        codes = {
+            (error.get("extensions") or {}).get("code")
+            for result in results
+            for error in result.get("errors") or ()
+            if isinstance(error, dict)
+        }
+        if "UNAVAILABLE" in codes:
+            # The database is not there: not the request's fault, and worth a retry shortly.
+            response.status_code = UNAVAILABLE.status
+            response.headers.update(UNAVAILABLE.headers())
         if getattr(sub_response, "graphql_response_json", False):
             # GraphQL over HTTP: with this media type a request that produced no data (it did
             # not parse or validate) is a 400, not a 200.
@@ -168,6 +182,7 @@ class GraphQLApp(GraphQL[Context, None]):
         assert self.database.sessionmaker is not None, "database not opened"
         viewer_id, bad_token = authenticate(request.headers.get("authorization"), self.settings)
         context = Context(
+            request_id=getattr(request.state, "request_id", None) or uuid.uuid4().hex,
             request=request,
             response=response,
             settings=self.settings,

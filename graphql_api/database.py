@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from db.embedded import EmbeddedPostgres
 from db.engine import create_engine, create_sessionmaker, server_settings
-from db.migrations import current_revision, head_revision, upgrade
+from db.migrations import head_revision, upgrade
 from db.urls import asyncpg_dsn
 from graphql_api.settings import Settings
 
@@ -101,9 +101,21 @@ class Database:
         """None when the database answers and is migrated to head; otherwise the reason."""
         if self.engine is None:
             return "database not opened"
+        # A connection of its own, not one of the request pool's: a pool busy with requests
+        # says nothing about whether the database is there, and must not take every instance
+        # out of the load balancer at once.
+        url = self.url or self.engine.url.render_as_string(hide_password=False)
         try:
-            async with asyncio.timeout(READINESS_TIMEOUT_S), self.engine.connect() as conn:
-                revision = await current_revision(conn)
+            async with asyncio.timeout(READINESS_TIMEOUT_S):
+                conn = await asyncpg.connect(
+                    asyncpg_dsn(url), server_settings={"application_name": "graphql-api-readyz"}
+                )
+                try:
+                    revision = await conn.fetchval("SELECT version_num FROM alembic_version")
+                except asyncpg.UndefinedTableError:  # never migrated
+                    revision = None
+                finally:
+                    await conn.close()
         except TimeoutError:
             return "database did not answer in time"
         except Exception as exc:  # any driver or network failure means "not ready"

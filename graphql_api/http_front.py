@@ -8,8 +8,11 @@ the same variables and viewer) is answered here, rate limit included, without th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import re
 import uuid
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
@@ -21,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graphql_api.auth.tokens import authenticate
 from graphql_api.database import Database
+from graphql_api.failures import INTERNAL, TIMEOUT, classify
 from graphql_api.fast.plans import PLANS, plan_key
 from graphql_api.limits.rate import RateLimiter
 from graphql_api.settings import Settings
@@ -30,11 +34,38 @@ log = logging.getLogger(__name__)
 JSON_TYPES = ("application/json", "application/graphql-response+json")
 
 
+# The request's id: the client's X-Request-ID when it is a sane one (a load balancer's or a
+# tracing proxy's), else made here. It names the request in every error, log line and audit row.
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id_for(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            given: str = value.decode("latin-1")
+            if _CLIENT_REQUEST_ID.fullmatch(given):
+                return given
+    return uuid.uuid4().hex
+
+
 def error_response(
     status: int, message: str, code: str, headers: dict[str, str] | None = None
 ) -> Response:
-    body = orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+    extensions = {"code": code, "requestId": REQUEST_ID.get()}
+    body = orjson.dumps({"errors": [{"message": message, "extensions": extensions}]})
     return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def failure_response(exc: BaseException) -> Response:
+    """An exception outside GraphQL's own error handling, as the one error envelope."""
+    failure = classify(exc) or INTERNAL
+    request_id = REQUEST_ID.get()
+    if failure is INTERNAL:
+        log.error("unexpected error (request %s)", request_id, exc_info=exc)
+    else:
+        log.warning("%s (request %s): %r", failure.code, request_id, exc)
+    return error_response(failure.status, failure.message, failure.code, failure.headers())
 
 
 class BodyTooLarge(Exception):
@@ -76,18 +107,32 @@ class GraphQLFront:
         if scope["type"] != "http":
             await self.graphql(scope, receive, send)
             return
+        request_id = request_id_for(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        REQUEST_ID.set(request_id)
+        header = (b"x-request-id", request_id.encode())
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            await send(message)
+
         try:
             async with asyncio.timeout(self.settings.request_timeout_s):
-                await self.handle(scope, receive, send)
+                await self.handle(scope, receive, send_with_id)
         except TimeoutError:
-            request_id = uuid.uuid4().hex
             log.error(
-                "request %s exceeded the %.1f s deadline",
+                "TIMEOUT (request %s): over the %.1f s deadline",
                 request_id,
                 self.settings.request_timeout_s,
             )
-            response = error_response(504, "the request took too long and was cancelled", "TIMEOUT")
-            await response(scope, receive, send)
+            if not started:
+                await error_response(504, TIMEOUT.message, TIMEOUT.code)(
+                    scope, receive, send_with_id
+                )
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] == "GET" and _is_mutation(Request(scope)):
@@ -137,15 +182,41 @@ class GraphQLFront:
                 "BAD_REQUEST",
             )(scope, receive, send)
             return
+        gone = asyncio.get_running_loop().create_future()
+        work = asyncio.ensure_future(self.answer(scope, request, payload, body, gone, send))
+        watcher = asyncio.ensure_future(_disconnected(receive, gone))
+        try:
+            await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not work.done():
+                # The client went away: stop its work, whose transaction rolls back and whose
+                # connection goes back to the pool now, not at the statement timeout.
+                log.info("request %s cancelled: the client disconnected", REQUEST_ID.get())
+                work.cancel()
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def answer(
+        self,
+        scope: Scope,
+        request: Request,
+        payload: Any,
+        body: bytes,
+        gone: asyncio.Future[None],
+        send: Send,
+    ) -> None:
         response = (
             await self.answer_from_plan(request, payload)
             if self.settings.fast_path and isinstance(payload, dict)
             else None
         )
         if response is not None:
-            await response(scope, receive, send)
+            await response(scope, _replay(body, gone), send)
         else:
-            await self.graphql(scope, _replay(body, receive), send)
+            await self.graphql(scope, _replay(body, gone), send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         await error_response(
@@ -167,6 +238,13 @@ class GraphQLFront:
         if not plan:
             return None
         sql, values, cost = plan  # type: ignore[misc]
+        try:
+            return await self._answer(plan_sql=sql, values=values, cost=cost, viewer_id=viewer_id)
+        except Exception as exc:  # the database went away, a statement timed out, a bug
+            return failure_response(exc)
+
+    async def _answer(self, plan_sql: str, values: Any, cost: Any, viewer_id: Any) -> Response:
+        sql = plan_sql
         decision = await self.limiter.charge(f"user:{viewer_id}", cost.points)
         extensions = orjson.dumps({"cost": cost.as_extension()})
         if not decision.allowed:
@@ -203,8 +281,9 @@ def _is_mutation(request: Request) -> bool:
     return operation is not None and operation.operation == OperationType.MUTATION
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """`receive` for an app that reads the body we already read."""
+def _replay(body: bytes, gone: asyncio.Future[None]) -> Receive:
+    """`receive` for an app that reads the body we already read; after it, the disconnect when
+    it comes (one task only listens to the real `receive`: _disconnected)."""
     sent = False
 
     async def replay() -> Message:
@@ -212,7 +291,15 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         if not sent:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
-        message: dict[str, Any] = dict(await receive())
-        return message
+        await asyncio.shield(gone)
+        return {"type": "http.disconnect"}
 
     return replay
+
+
+async def _disconnected(receive: Receive, gone: asyncio.Future[None]) -> None:
+    """Returns when the client disconnects (the body has been read: nothing else can come)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    if not gone.done():
+        gone.set_result(None)

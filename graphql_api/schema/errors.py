@@ -18,6 +18,7 @@ from strawberry.types.execution import PreExecutionError
 
 from db.errors import DomainError
 from graphql_api.errors import TOP_LEVEL_CODES
+from graphql_api.failures import INTERNAL, classify
 
 log = logging.getLogger("graphql_api.errors")
 
@@ -26,19 +27,6 @@ log = logging.getLogger("graphql_api.errors")
 # value 'A'?" and "Did you mean to use an inline fragment on 'A'?", in validation rules, literal
 # and variable coercion alike. Names never contain "?".
 SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
-
-QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for statement_timeout (and cancels)
-
-
-def is_statement_timeout(exc: BaseException | None) -> bool:
-    """Whether PostgreSQL cancelled the statement, through any driver wrapping."""
-    seen = 0
-    while exc is not None and seen < 5:
-        if getattr(exc, "sqlstate", None) == QUERY_CANCELED:
-            return True
-        exc = getattr(exc, "orig", None) or exc.__cause__
-        seen += 1
-    return False
 
 
 def shape_errors(
@@ -86,20 +74,23 @@ def _wrap(exc: Exception) -> GraphQLError:
 
 
 def _with_code(error: GraphQLError, request_id: str, production: bool) -> GraphQLError:
+    """Every error leaves with a code and the request's id (also in the log and X-Request-ID)."""
     original = error.original_error
+    ids: dict[str, object] = {"requestId": request_id}
     if isinstance(original, DomainError):
-        return _copy(error, original.message, {"code": TOP_LEVEL_CODES[original.code]})
+        return _copy(error, original.message, {"code": TOP_LEVEL_CODES[original.code], **ids})
     if error.extensions and "code" in error.extensions:
-        return error
-    if is_statement_timeout(original):
-        log.warning("statement timeout (request %s) at %s", request_id, error.path)
-        return _copy(error, "the request took too long and was cancelled", {"code": "TIMEOUT"})
+        return _copy(error, error.message, ids)
+    failure = classify(original)
+    if failure is not None:
+        log.warning("%s (request %s) at %s: %r", failure.code, request_id, error.path, original)
+        return _copy(error, failure.message, {"code": failure.code, **ids})
     if original is None or isinstance(original, GraphQLError):
         # Syntax, validation and variable errors: the request itself is at fault.
-        return _copy(error, error.message, {"code": "BAD_REQUEST"})
+        return _copy(error, error.message, {"code": "BAD_REQUEST", **ids})
     log.error("unexpected error (request %s) at %s", request_id, error.path, exc_info=original)
-    message = "Internal server error" if production else f"{type(original).__name__}: {original}"
-    return _copy(error, message, {"code": "INTERNAL", "requestId": request_id})
+    message = INTERNAL.message if production else f"{type(original).__name__}: {original}"
+    return _copy(error, message, {"code": "INTERNAL", **ids})
 
 
 def _copy(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
