@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -17,6 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 from db.embedded import EmbeddedPostgres
 from db.migrations import upgrade
+from db.urls import asyncpg_dsn
 from tests import gql
 from tests.gql import Account, Api, project
 from tests.servers import serving
@@ -258,6 +260,22 @@ async def test_protocol_close_codes_and_limits(fresh_database_url: str) -> None:
             assert await close_code(legacy) == 4406
 
 
+async def missed(client: Client, op_id: str) -> None:
+    """The subscription ends with EVENTS_MISSED (a retryable error), then `complete`: what
+    graphql-ws and Apollo clients take as "subscribe again and refetch"."""
+    while True:
+        message = await client.receive()
+        assert message["id"] == op_id, message
+        errors = message["payload"].get("errors") if message["type"] == "next" else None
+        if errors:
+            break
+        # Events committed before the connection was lost may still arrive first.
+        assert message["type"] == "next" and message["payload"]["data"]["taskEvents"], message
+    assert message["payload"]["data"] is None
+    assert errors[0]["extensions"]["code"] == "EVENTS_MISSED", errors
+    assert await client.receive() == {"id": op_id, "type": "complete"}
+
+
 async def test_the_listener_reconnects_after_postgresql_restarts(embedded_data_dir: Path) -> None:
     embedded = EmbeddedPostgres(embedded_data_dir)
     url = embedded.start("live")
@@ -267,17 +285,57 @@ async def test_the_listener_reconnects_after_postgresql_restarts(embedded_data_d
         with serving(url) as host:
             api = http_api(host)
             owner, ws, proj = await setup(api)
-            async with ws_client(host, owner.token) as client:
+            async with (
+                ws_client(host, owner.token) as client,
+                ws_client(host, owner.token) as other,
+            ):
                 op = await client.subscribe(EVENTS, {"w": ws["id"]})
                 await synced(client, op, api, owner, proj["id"])
+                other_op = await other.subscribe(EVENTS, {"w": ws["id"], "p": proj["id"]})
+                await synced(other, other_op, api, owner, proj["id"])
+                while True:  # drain what `other`'s syncing sent `client`
+                    try:
+                        await client.receive(timeout=0.3)
+                    except TimeoutError:
+                        break
                 server.stop()  # type: ignore[union-attr]
                 await asyncio.to_thread(server.ensure_postgres_running)  # type: ignore[union-attr]
-                # The request pool pings its connections; the listener reconnects with backoff.
-                event = await synced(client, op, api, owner, proj["id"])
-                assert event["payload"]["data"]["taskEvents"]["kind"] == "CREATED"
+                # Once the listener is back, every open subscription learns that events may
+                # have been committed while nobody listened: without any new write.
+                await missed(client, op)
+                await missed(other, other_op)
+                # The client subscribes again (and would refetch): new events arrive.
+                again = await client.subscribe(EVENTS, {"w": ws["id"]})
+                await synced(client, again, api, owner, proj["id"])
                 task = await create(api, owner, proj["id"], "After the restart")
-                assert (await client.receive())["payload"]["data"]["taskEvents"]["taskId"] == task[
-                    "id"
-                ]
+                message = await client.receive()
+                assert message["id"] == again
+                assert message["payload"]["data"]["taskEvents"]["taskId"] == task["id"]
     finally:
         embedded.stop()
+
+
+async def test_a_lost_listener_connection_ends_subscriptions_with_events_missed(
+    fresh_database_url: str,
+) -> None:
+    """The LISTEN connection alone is cut (PostgreSQL stays up): writes committed until it is
+    back would be lost, so its subscriptions end with EVENTS_MISSED; subscribing again works."""
+    with serving(fresh_database_url) as host:
+        api = http_api(host)
+        owner, ws, proj = await setup(api)
+        async with ws_client(host, owner.token) as client:
+            op = await client.subscribe(EVENTS, {"w": ws["id"]})
+            await synced(client, op, api, owner, proj["id"])
+            conn = await asyncpg.connect(asyncpg_dsn(fresh_database_url))
+            try:
+                cut = await conn.fetchval(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = 'graphql-api-listener' AND datname = current_database()"
+                )
+                assert cut == 1
+                await create(api, owner, proj["id"], "Maybe never heard")
+            finally:
+                await conn.close()
+            await missed(client, op)
+            again = await client.subscribe(EVENTS, {"w": ws["id"]})
+            await synced(client, again, api, owner, proj["id"])

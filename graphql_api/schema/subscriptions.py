@@ -6,17 +6,21 @@ import enum
 import uuid
 from collections.abc import AsyncGenerator
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import strawberry
 
 from db.repositories import MembershipRepository, ProjectRepository
 from db.session import DbSession
-from graphql_api import policy
 from graphql_api.context import Context
 from graphql_api.errors import ApiError
-from graphql_api.events.hub import SubscriberTooSlow
+from graphql_api.events.hub import EventsMissed, ListenerUnavailable, SubscriberTooSlow
+from graphql_api.events.loader import Delivery
 from graphql_api.schema.relay import from_global_id, to_global_id
 from graphql_api.schema.types import Task, User
+
+if TYPE_CHECKING:
+    from graphql_api.loaders import Loaders
 
 
 @strawberry.enum
@@ -68,23 +72,25 @@ async def task_events(
             found = await ProjectRepository(db).get(project)
             if found is None or found.workspace_id != workspace:
                 raise ApiError("no Project with this id in this workspace", "NOT_FOUND")
-    subscriber = ctx.hub.subscribe(workspace, project)
     try:
-        async for event in subscriber.events():
-            # Each event is read with the subscriber's own, current permissions, in a short
-            # session of its own (none is held while waiting).
+        subscriber = await ctx.hub.subscribe(workspace, project, viewer, ctx.sessionmaker)
+    except ListenerUnavailable:
+        raise ApiError(
+            "live updates are unavailable right now; subscribe again shortly", "UNAVAILABLE"
+        ) from None
+    try:
+        async for delivery in subscriber.events():
+            # The hub loaded the event once for every subscriber of this process, with this
+            # subscriber's current role applied; the selection set resolves from those rows.
+            # The session opens a connection only if a field needs more than they hold.
             async with ctx.sessionmaker() as session:
                 with ctx.operation(DbSession(session)):
-                    role = await ctx.loaders.roles.load(workspace)
-                    if role is None:
-                        return  # removed from the workspace: the subscription ends
-                    task = await ctx.loaders.tasks.load(uuid.UUID(event["task"]))
-                    if task is not None and not policy.sees_task(role, task.deleted_at is not None):
-                        task = None
+                    prime(ctx.loaders, workspace, delivery)
+                    event = delivery.event
                     actor = event.get("actor")
                     yield TaskEvent(
                         kind=TaskEventKind(event["kind"]),
-                        task=Task.from_model(task) if task is not None else None,
+                        task=Task.from_model(delivery.task) if delivery.task is not None else None,
                         task_id=to_global_id("Task", uuid.UUID(event["task"])),
                         at=datetime.fromisoformat(event["at"]),
                         _actor_id=uuid.UUID(actor) if actor else None,
@@ -94,5 +100,24 @@ async def task_events(
             "this subscription fell too far behind and was dropped; subscribe again and refetch",
             "SUBSCRIPTION_OVERFLOW",
         ) from None
+    except EventsMissed:
+        raise ApiError(
+            "live updates were interrupted and events may have been missed; "
+            "subscribe again and refetch",
+            "EVENTS_MISSED",
+        ) from None
     finally:
         ctx.hub.unsubscribe(subscriber)
+
+
+def prime(loaders: Loaders, workspace: uuid.UUID, delivery: Delivery) -> None:
+    """Seed this event's DataLoaders with what the hub loaded: exactly what the subscriber's own
+    scoped reads would return (its role; the task and project only when visible to that role;
+    users of the workspace, whom every member sees)."""
+    loaders.roles.prime(workspace, delivery.role)
+    if delivery.task is not None:
+        loaders.tasks.prime(delivery.task.id, delivery.task)
+    if delivery.project is not None:
+        loaders.projects.prime(delivery.project.id, delivery.project)
+    for user_id, user in delivery.users.items():
+        loaders.users.prime(user_id, user)
