@@ -248,6 +248,18 @@ async def run(
     cpu_before = sum(sum(p.cpu_times()[:2]) for p in procs)
     me_before = sum(psutil.Process().cpu_times()[:2])
     started = time.monotonic()
+
+    async def progress() -> None:
+        while True:
+            await asyncio.sleep(1)
+            print(
+                "progress",
+                sum(s.received for s in subs),
+                sum(s.overflowed for s in subs),
+                flush=True,
+            )
+
+    reporter = asyncio.create_task(progress()) if os.environ.get("FANOUT_PROGRESS") else None
     sent = await send_events(url, data["workspace"], data["tasks"], args.rate, args.seconds, actor)
     # Drain: wait until every subscriber has all the events, has overflowed, or 10 s pass.
     for _ in range(200):
@@ -255,6 +267,8 @@ async def run(
             break
         await asyncio.sleep(0.05)
     elapsed = time.monotonic() - started
+    if reporter is not None:
+        reporter.cancel()
     cpu = sum(sum(p.cpu_times()[:2]) for p in procs) - cpu_before
     me_cpu = sum(psutil.Process().cpu_times()[:2]) - me_before
     stop.set()

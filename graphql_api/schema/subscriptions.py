@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import uuid
 from collections.abc import AsyncGenerator
@@ -9,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.repositories import MembershipRepository, ProjectRepository
 from db.session import DbSession
@@ -82,9 +84,10 @@ async def task_events(
         async for delivery in subscriber.events():
             # The hub loaded the event once for every subscriber of this process, with this
             # subscriber's current role applied; the selection set resolves from those rows.
-            # The session opens a connection only if a field needs more than they hold.
-            async with ctx.sessionmaker() as session:
-                with ctx.operation(DbSession(session)):
+            # A session (and a connection) is opened only if a field needs more than they hold.
+            db = LazyDbSession(ctx.sessionmaker)
+            try:
+                with ctx.operation(db):
                     prime(ctx.loaders, workspace, delivery)
                     event = delivery.event
                     actor = event.get("actor")
@@ -95,6 +98,8 @@ async def task_events(
                         at=datetime.fromisoformat(event["at"]),
                         _actor_id=uuid.UUID(actor) if actor else None,
                     )
+            finally:
+                await db.close()
     except SubscriberTooSlow:
         raise ApiError(
             "this subscription fell too far behind and was dropped; subscribe again and refetch",
@@ -108,6 +113,29 @@ async def task_events(
         ) from None
     finally:
         ctx.hub.unsubscribe(subscriber)
+
+
+class LazyDbSession(DbSession):
+    """A DbSession whose AsyncSession is made on first use: most events need none."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+        self._session: AsyncSession | None = None
+        self.lock = asyncio.Lock()
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self._sessionmaker()
+        return self._session
+
+    @session.setter
+    def session(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
 
 def prime(loaders: Loaders, workspace: uuid.UUID, delivery: Delivery) -> None:
