@@ -43,7 +43,7 @@ from graphql_api.schema.payloads import (
 )
 from graphql_api.schema.permissions import AUTHENTICATED
 from graphql_api.schema.relay import Connection, Node
-from graphql_api.schema.subscriptions import TaskEvent, task_events
+from graphql_api.schema.subscriptions import PerEventMemoExecutionContext, TaskEvent, task_events
 from graphql_api.schema.types import AuditEvent, Comment, Label, Project, Task, User, Workspace
 from graphql_api.schema.unit_of_work import UnitOfWork
 from graphql_api.settings import Settings
@@ -162,6 +162,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         types=[User, Workspace, Project, Task, Label, Comment, AuditEvent],
+        execution_context_class=PerEventMemoExecutionContext,
         config=StrawberryConfig(
             disable_field_suggestions=settings.is_production,
             batching_config={"max_operations": settings.max_batch} if settings.batching else None,

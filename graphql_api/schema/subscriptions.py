@@ -7,10 +7,12 @@ import enum
 import uuid
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import strawberry
+from graphql.execution import Executor
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from db.repositories import MembershipRepository, ProjectRepository
 from db.session import DbSession
@@ -23,6 +25,18 @@ from graphql_api.schema.types import Task, User
 
 if TYPE_CHECKING:
     from graphql_api.loaders import Loaders
+
+
+class PerEventMemoExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core 3.3 copies the subscription's executor for each event, sharing its
+    sub-field memo, which is keyed by the id of lists made anew for each event: it never hits
+    and grows by every event for the life of the subscription (tens of objects per event, and
+    full garbage collections that scan them all). Each event gets a memo of its own."""
+
+    def build_per_event_executor(self, payload: Any) -> Executor[Any]:
+        executor = super().build_per_event_executor(payload)
+        executor._relevant_sub_fields = {}
+        return executor
 
 
 @strawberry.enum
