@@ -14,6 +14,7 @@ from graphql.execution import Executor
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from db import models
 from db.repositories import MembershipRepository, ProjectRepository
 from db.session import DbSession
 from graphql_api.context import Context
@@ -54,12 +55,21 @@ class TaskEvent:
     task_id: strawberry.ID
     at: datetime
     _actor_id: strawberry.Private[uuid.UUID | None]
+    # The actor as the hub loaded it, when this subscriber may see them (a co-member).
+    _actor: strawberry.Private[models.User | None] = None
 
-    @strawberry.field
-    async def actor(self, info: strawberry.Info) -> User | None:
-        ctx: Context = info.context
+    @strawberry.field(graphql_type=User | None)
+    def actor(self, info: strawberry.Info) -> Any:
+        # Synchronous when preloaded (the common case): no coroutine for the executor to await.
         if self._actor_id is None:
             return None
+        if self._actor is not None:
+            return User.from_model(self._actor)
+        return self._load_actor(info)
+
+    async def _load_actor(self, info: strawberry.Info) -> User | None:
+        assert self._actor_id is not None
+        ctx: Context = info.context
         found = await ctx.loaders.users.load(self._actor_id)
         return User.from_model(found) if found else None
 
@@ -105,12 +115,14 @@ async def task_events(
                     prime(ctx.loaders, workspace, delivery)
                     event = delivery.event
                     actor = event.get("actor")
+                    actor_id = uuid.UUID(actor) if actor else None
                     yield TaskEvent(
                         kind=TaskEventKind(event["kind"]),
                         task=Task.from_model(delivery.task) if delivery.task is not None else None,
                         task_id=to_global_id("Task", uuid.UUID(event["task"])),
                         at=datetime.fromisoformat(event["at"]),
-                        _actor_id=uuid.UUID(actor) if actor else None,
+                        _actor_id=actor_id,
+                        _actor=delivery.users.get(actor_id) if actor_id else None,
                     )
             finally:
                 await db.close()
