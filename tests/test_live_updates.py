@@ -19,6 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from db.embedded import EmbeddedPostgres
 from db.migrations import upgrade
 from db.urls import asyncpg_dsn
+from graphql_api.schema.relay import from_global_id
 from tests import gql
 from tests.gql import Account, Api, project
 from tests.servers import serving
@@ -187,6 +188,82 @@ async def test_rolled_back_writes_send_nothing_and_outsiders_hear_nothing(
             mine = await create(api, outsider, their_project["id"], "Theirs only")
             heard = (await other.receive())["payload"]["data"]["taskEvents"]
             assert heard["taskId"] == mine["id"]
+
+
+async def test_events_loaded_once_show_each_subscriber_only_what_their_role_sees(
+    fresh_database_url: str,
+) -> None:
+    """One load per event serves every subscriber, each with its own role: an ADMIN sees a
+    deleted task, a MEMBER and a VIEWER get null; a stranger named as actor is invisible to all,
+    and a task of another workspace never shows, whatever the notification says."""
+    with serving(fresh_database_url) as host:
+        api = http_api(host)
+        owner, ws, proj = await setup(api)
+        stranger = await api.register("stranger")
+        theirs = await api.workspace(stranger, "Elsewhere")
+        their_task = await create(
+            api, stranger, (await project(api, stranger, theirs["id"], "ELS"))["id"], "Secret"
+        )
+        accounts = {}
+        for role in ("ADMIN", "MEMBER", "VIEWER"):
+            accounts[role] = await api.register(role.lower())
+            await api.add(owner, ws["id"], accounts[role], role)
+        async with (
+            ws_client(host, accounts["ADMIN"].token) as admin,
+            ws_client(host, accounts["MEMBER"].token) as member,
+            ws_client(host, accounts["VIEWER"].token) as viewer,
+        ):
+            clients = {"ADMIN": admin, "MEMBER": member, "VIEWER": viewer}
+            ops = {}
+            for role, client in clients.items():
+                ops[role] = await client.subscribe(EVENTS, {"w": ws["id"]})
+                await synced(client, ops[role], api, owner, proj["id"])
+            for client in clients.values():  # drain the other subscribers' syncing
+                while True:
+                    try:
+                        await client.receive(timeout=0.3)
+                    except TimeoutError:
+                        break
+            task = await create(api, owner, proj["id"], "To delete")
+            await api.ok(
+                "mutation($id: ID!) { deleteTask(input: {id: $id}) { task { id } } }",
+                {"id": task["id"]},
+                owner.token,
+            )
+            for role, client in clients.items():
+                created = (await client.receive())["payload"]["data"]["taskEvents"]
+                assert created["task"]["title"] == "To delete" and created["actor"] == {
+                    "displayName": "owner"
+                }
+                deleted = (await client.receive())["payload"]["data"]["taskEvents"]
+                assert deleted["kind"] == "DELETED" and deleted["taskId"] == task["id"]
+                expected = {"identifier": task["identifier"], "title": "To delete"}
+                assert deleted["task"] == (expected if role == "ADMIN" else None), role
+            # Notifications as only a database user could forge them: a stranger as actor, a
+            # task of another workspace under this workspace's id.
+            ws_uuid, proj_uuid = (
+                str(from_global_id(ws["id"])[1]),
+                str(  # type: ignore[index]
+                    from_global_id(proj["id"])[1]  # type: ignore[index]
+                ),
+            )
+            forged = {
+                "kind": "UPDATED",
+                "task": str(from_global_id(their_task["id"])[1]),  # type: ignore[index]
+                "workspace": ws_uuid,
+                "project": proj_uuid,
+                "actor": str(from_global_id(stranger.id)[1]),  # type: ignore[index]
+                "at": "2030-01-01T00:00:00+00:00",
+            }
+            conn = await asyncpg.connect(asyncpg_dsn(fresh_database_url))
+            try:
+                await conn.execute("SELECT pg_notify('task_events', $1)", json.dumps(forged))
+            finally:
+                await conn.close()
+            for client in clients.values():
+                event = (await client.receive())["payload"]["data"]["taskEvents"]
+                assert event["taskId"] == their_task["id"]
+                assert event["task"] is None and event["actor"] is None
 
 
 async def test_a_removed_member_stops_receiving(fresh_database_url: str) -> None:
