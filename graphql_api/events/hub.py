@@ -42,6 +42,7 @@ BACKOFF_MAX_S = 0.5  # back within a second of PostgreSQL accepting connections 
 HEALTH_CHECK_S = 0.5
 LISTENER_WAIT_S = 5.0  # how long a new subscription waits for the listener before UNAVAILABLE
 BATCH_MAX = 500
+LOAD_TIMEOUT_S = 10.0  # a batch not loaded by then ends its subscriptions with EVENTS_MISSED
 PENDING_MAX = 10_000  # notifications not yet loaded: beyond this the process cannot keep up
 
 
@@ -203,7 +204,12 @@ class EventHub:
             self._wake.clear()
             while self._pending:
                 batch, self._pending = self._pending[:BATCH_MAX], self._pending[BATCH_MAX:]
-                await self._fan_out(batch)
+                try:
+                    await self._fan_out(batch)
+                except Exception:
+                    # A bug, not an outage: still, nobody may silently miss this batch.
+                    log.exception("task event fan-out failed; ending every subscription")
+                    self._end_all(Signal.MISSED)
 
     async def _fan_out(self, batch: list[Event]) -> None:
         wanted: list[tuple[Event, list[Subscriber]]] = []
@@ -218,7 +224,9 @@ class EventHub:
             return
         assert self.loader is not None, "subscribe() sets the loader"
         try:
-            loaded = await self.loader.load([event for event, _ in wanted], viewers)
+            loaded = await asyncio.wait_for(
+                self.loader.load([event for event, _ in wanted], viewers), LOAD_TIMEOUT_S
+            )
         except Exception:
             # The events happened, but cannot be shown: their subscribers must refetch.
             log.warning("could not load %d task events; ending their subscriptions", len(wanted))
@@ -265,6 +273,9 @@ class EventHub:
                     type(exc).__name__,
                     delay,
                 )
+            except Exception:
+                # Whatever it was, the listener must come back (new subscriptions wait for it).
+                log.exception("task event listener failed; retrying in %.1f s", delay)
             finally:
                 self.connected.clear()
                 if conn is not None and not conn.is_closed():
