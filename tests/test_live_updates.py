@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,10 +20,11 @@ from websockets.exceptions import ConnectionClosed
 from db.embedded import EmbeddedPostgres
 from db.migrations import upgrade
 from db.urls import asyncpg_dsn
+from graphql_api.events import hub as hub_module
 from graphql_api.schema.relay import from_global_id
 from tests import gql
 from tests.gql import Account, Api, project
-from tests.servers import serving
+from tests.servers import free_port, serving
 
 PROTOCOL = "graphql-transport-ws"
 EVENTS = """subscription($w: ID!, $p: ID) {
@@ -416,3 +418,18 @@ async def test_a_lost_listener_connection_ends_subscriptions_with_events_missed(
             await missed(client, op)
             again = await client.subscribe(EVENTS, {"w": ws["id"]})
             await synced(client, again, api, owner, proj["id"])
+
+
+async def test_a_subscription_waits_for_the_listener_and_is_refused_if_it_stays_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Registered only while the listener is connected, so it never silently misses what
+    happens before the listener is back: UNAVAILABLE (in the API) if it does not come back."""
+    monkeypatch.setattr(hub_module, "LISTENER_WAIT_S", 0.5)
+    hub = hub_module.EventHub(f"postgresql://nobody@127.0.0.1:{free_port()}/nothing")
+    try:
+        with pytest.raises(hub_module.ListenerUnavailable):
+            await hub.subscribe(uuid.uuid4(), None, uuid.uuid4(), None)  # type: ignore[arg-type]
+        assert not hub.subscribers and not hub.connected.is_set()
+    finally:
+        await hub.stop()
