@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Hashable, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Select
@@ -42,30 +43,53 @@ def _loader(fn: Callable[[list[K]], Awaitable[Sequence[V]]]) -> DataLoader[K, V]
 
 
 class Loaders:
+    """Each DataLoader is made on first use: an operation (or a subscription event) pays only
+    for the ones its selection needs."""
+
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.users: DataLoader[uuid.UUID, User | None] = _loader(
-            lambda ids: UserRepository(ctx.db, ctx.scope).get_many(ids)
-        )
-        self.workspaces: DataLoader[uuid.UUID, Workspace | None] = _loader(
-            lambda ids: WorkspaceRepository(ctx.db, ctx.scope).get_many(ids)
-        )
-        self.roles: DataLoader[uuid.UUID, Role | None] = _loader(
-            lambda ids: MembershipRepository(ctx.db).roles_in(ctx.require_viewer(), ids)
-        )
-        self.projects: DataLoader[uuid.UUID, Project | None] = self._by_id(ProjectRepository)
-        self.tasks: DataLoader[uuid.UUID, Task | None] = self._by_id(TaskRepository)
-        self.labels: DataLoader[uuid.UUID, Label | None] = self._by_id(LabelRepository)
-        self.comments: DataLoader[uuid.UUID, Comment | None] = self._by_id(CommentRepository)
-        self.audit_events: DataLoader[uuid.UUID, AuditEvent | None] = self._by_id(
-            AuditEventRepository
-        )
-        self.task_labels: DataLoader[uuid.UUID, list[Label]] = _loader(
-            lambda ids: TaskRepository(ctx.db, ctx.scope).labels_of(ids)
-        )
-
         self._pages: dict[Hashable, DataLoader[Any, Page[Any]]] = {}
         self._counts: dict[Hashable, DataLoader[Any, int]] = {}
+
+    @cached_property
+    def users(self) -> DataLoader[uuid.UUID, User | None]:
+        ctx = self.ctx
+        return _loader(lambda ids: UserRepository(ctx.db, ctx.scope).get_many(ids))
+
+    @cached_property
+    def workspaces(self) -> DataLoader[uuid.UUID, Workspace | None]:
+        ctx = self.ctx
+        return _loader(lambda ids: WorkspaceRepository(ctx.db, ctx.scope).get_many(ids))
+
+    @cached_property
+    def roles(self) -> DataLoader[uuid.UUID, Role | None]:
+        ctx = self.ctx
+        return _loader(lambda ids: MembershipRepository(ctx.db).roles_in(ctx.require_viewer(), ids))
+
+    @cached_property
+    def projects(self) -> DataLoader[uuid.UUID, Project | None]:
+        return self._by_id(ProjectRepository)
+
+    @cached_property
+    def tasks(self) -> DataLoader[uuid.UUID, Task | None]:
+        return self._by_id(TaskRepository)
+
+    @cached_property
+    def labels(self) -> DataLoader[uuid.UUID, Label | None]:
+        return self._by_id(LabelRepository)
+
+    @cached_property
+    def comments(self) -> DataLoader[uuid.UUID, Comment | None]:
+        return self._by_id(CommentRepository)
+
+    @cached_property
+    def audit_events(self) -> DataLoader[uuid.UUID, AuditEvent | None]:
+        return self._by_id(AuditEventRepository)
+
+    @cached_property
+    def task_labels(self) -> DataLoader[uuid.UUID, list[Label]]:
+        ctx = self.ctx
+        return _loader(lambda ids: TaskRepository(ctx.db, ctx.scope).labels_of(ids))
 
     def _by_id(self, repository: type[Repository[Any]]) -> DataLoader[uuid.UUID, Any]:
         ctx = self.ctx

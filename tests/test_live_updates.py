@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -17,9 +19,12 @@ from websockets.exceptions import ConnectionClosed
 
 from db.embedded import EmbeddedPostgres
 from db.migrations import upgrade
+from db.urls import asyncpg_dsn
+from graphql_api.events import hub as hub_module
+from graphql_api.schema.relay import from_global_id
 from tests import gql
 from tests.gql import Account, Api, project
-from tests.servers import serving
+from tests.servers import free_port, serving
 
 PROTOCOL = "graphql-transport-ws"
 EVENTS = """subscription($w: ID!, $p: ID) {
@@ -187,6 +192,82 @@ async def test_rolled_back_writes_send_nothing_and_outsiders_hear_nothing(
             assert heard["taskId"] == mine["id"]
 
 
+async def test_events_loaded_once_show_each_subscriber_only_what_their_role_sees(
+    fresh_database_url: str,
+) -> None:
+    """One load per event serves every subscriber, each with its own role: an ADMIN sees a
+    deleted task, a MEMBER and a VIEWER get null; a stranger named as actor is invisible to all,
+    and a task of another workspace never shows, whatever the notification says."""
+    with serving(fresh_database_url) as host:
+        api = http_api(host)
+        owner, ws, proj = await setup(api)
+        stranger = await api.register("stranger")
+        theirs = await api.workspace(stranger, "Elsewhere")
+        their_task = await create(
+            api, stranger, (await project(api, stranger, theirs["id"], "ELS"))["id"], "Secret"
+        )
+        accounts = {}
+        for role in ("ADMIN", "MEMBER", "VIEWER"):
+            accounts[role] = await api.register(role.lower())
+            await api.add(owner, ws["id"], accounts[role], role)
+        async with (
+            ws_client(host, accounts["ADMIN"].token) as admin,
+            ws_client(host, accounts["MEMBER"].token) as member,
+            ws_client(host, accounts["VIEWER"].token) as viewer,
+        ):
+            clients = {"ADMIN": admin, "MEMBER": member, "VIEWER": viewer}
+            ops = {}
+            for role, client in clients.items():
+                ops[role] = await client.subscribe(EVENTS, {"w": ws["id"]})
+                await synced(client, ops[role], api, owner, proj["id"])
+            for client in clients.values():  # drain the other subscribers' syncing
+                while True:
+                    try:
+                        await client.receive(timeout=0.3)
+                    except TimeoutError:
+                        break
+            task = await create(api, owner, proj["id"], "To delete")
+            await api.ok(
+                "mutation($id: ID!) { deleteTask(input: {id: $id}) { task { id } } }",
+                {"id": task["id"]},
+                owner.token,
+            )
+            for role, client in clients.items():
+                created = (await client.receive())["payload"]["data"]["taskEvents"]
+                assert created["task"]["title"] == "To delete" and created["actor"] == {
+                    "displayName": "owner"
+                }
+                deleted = (await client.receive())["payload"]["data"]["taskEvents"]
+                assert deleted["kind"] == "DELETED" and deleted["taskId"] == task["id"]
+                expected = {"identifier": task["identifier"], "title": "To delete"}
+                assert deleted["task"] == (expected if role == "ADMIN" else None), role
+            # Notifications as only a database user could forge them: a stranger as actor, a
+            # task of another workspace under this workspace's id.
+            ws_uuid, proj_uuid = (
+                str(from_global_id(ws["id"])[1]),
+                str(  # type: ignore[index]
+                    from_global_id(proj["id"])[1]  # type: ignore[index]
+                ),
+            )
+            forged = {
+                "kind": "UPDATED",
+                "task": str(from_global_id(their_task["id"])[1]),  # type: ignore[index]
+                "workspace": ws_uuid,
+                "project": proj_uuid,
+                "actor": str(from_global_id(stranger.id)[1]),  # type: ignore[index]
+                "at": "2030-01-01T00:00:00+00:00",
+            }
+            conn = await asyncpg.connect(asyncpg_dsn(fresh_database_url))
+            try:
+                await conn.execute("SELECT pg_notify('task_events', $1)", json.dumps(forged))
+            finally:
+                await conn.close()
+            for client in clients.values():
+                event = (await client.receive())["payload"]["data"]["taskEvents"]
+                assert event["taskId"] == their_task["id"]
+                assert event["task"] is None and event["actor"] is None
+
+
 async def test_a_removed_member_stops_receiving(fresh_database_url: str) -> None:
     with serving(fresh_database_url) as host:
         api = http_api(host)
@@ -258,6 +339,22 @@ async def test_protocol_close_codes_and_limits(fresh_database_url: str) -> None:
             assert await close_code(legacy) == 4406
 
 
+async def missed(client: Client, op_id: str) -> None:
+    """The subscription ends with EVENTS_MISSED (a retryable error), then `complete`: what
+    graphql-ws and Apollo clients take as "subscribe again and refetch"."""
+    while True:
+        message = await client.receive()
+        assert message["id"] == op_id, message
+        errors = message["payload"].get("errors") if message["type"] == "next" else None
+        if errors:
+            break
+        # Events committed before the connection was lost may still arrive first.
+        assert message["type"] == "next" and message["payload"]["data"]["taskEvents"], message
+    assert message["payload"]["data"] is None
+    assert errors[0]["extensions"]["code"] == "EVENTS_MISSED", errors
+    assert await client.receive() == {"id": op_id, "type": "complete"}
+
+
 async def test_the_listener_reconnects_after_postgresql_restarts(embedded_data_dir: Path) -> None:
     embedded = EmbeddedPostgres(embedded_data_dir)
     url = embedded.start("live")
@@ -267,17 +364,72 @@ async def test_the_listener_reconnects_after_postgresql_restarts(embedded_data_d
         with serving(url) as host:
             api = http_api(host)
             owner, ws, proj = await setup(api)
-            async with ws_client(host, owner.token) as client:
+            async with (
+                ws_client(host, owner.token) as client,
+                ws_client(host, owner.token) as other,
+            ):
                 op = await client.subscribe(EVENTS, {"w": ws["id"]})
                 await synced(client, op, api, owner, proj["id"])
+                other_op = await other.subscribe(EVENTS, {"w": ws["id"], "p": proj["id"]})
+                await synced(other, other_op, api, owner, proj["id"])
+                while True:  # drain what `other`'s syncing sent `client`
+                    try:
+                        await client.receive(timeout=0.3)
+                    except TimeoutError:
+                        break
                 server.stop()  # type: ignore[union-attr]
                 await asyncio.to_thread(server.ensure_postgres_running)  # type: ignore[union-attr]
-                # The request pool pings its connections; the listener reconnects with backoff.
-                event = await synced(client, op, api, owner, proj["id"])
-                assert event["payload"]["data"]["taskEvents"]["kind"] == "CREATED"
+                # Once the listener is back, every open subscription learns that events may
+                # have been committed while nobody listened: without any new write.
+                await missed(client, op)
+                await missed(other, other_op)
+                # The client subscribes again (and would refetch): new events arrive.
+                again = await client.subscribe(EVENTS, {"w": ws["id"]})
+                await synced(client, again, api, owner, proj["id"])
                 task = await create(api, owner, proj["id"], "After the restart")
-                assert (await client.receive())["payload"]["data"]["taskEvents"]["taskId"] == task[
-                    "id"
-                ]
+                message = await client.receive()
+                assert message["id"] == again
+                assert message["payload"]["data"]["taskEvents"]["taskId"] == task["id"]
     finally:
         embedded.stop()
+
+
+async def test_a_lost_listener_connection_ends_subscriptions_with_events_missed(
+    fresh_database_url: str,
+) -> None:
+    """The LISTEN connection alone is cut (PostgreSQL stays up): writes committed until it is
+    back would be lost, so its subscriptions end with EVENTS_MISSED; subscribing again works."""
+    with serving(fresh_database_url) as host:
+        api = http_api(host)
+        owner, ws, proj = await setup(api)
+        async with ws_client(host, owner.token) as client:
+            op = await client.subscribe(EVENTS, {"w": ws["id"]})
+            await synced(client, op, api, owner, proj["id"])
+            conn = await asyncpg.connect(asyncpg_dsn(fresh_database_url))
+            try:
+                cut = await conn.fetchval(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = 'graphql-api-listener' AND datname = current_database()"
+                )
+                assert cut == 1
+                await create(api, owner, proj["id"], "Maybe never heard")
+            finally:
+                await conn.close()
+            await missed(client, op)
+            again = await client.subscribe(EVENTS, {"w": ws["id"]})
+            await synced(client, again, api, owner, proj["id"])
+
+
+async def test_a_subscription_waits_for_the_listener_and_is_refused_if_it_stays_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Registered only while the listener is connected, so it never silently misses what
+    happens before the listener is back: UNAVAILABLE (in the API) if it does not come back."""
+    monkeypatch.setattr(hub_module, "LISTENER_WAIT_S", 0.5)
+    hub = hub_module.EventHub(f"postgresql://nobody@127.0.0.1:{free_port()}/nothing")
+    try:
+        with pytest.raises(hub_module.ListenerUnavailable):
+            await hub.subscribe(uuid.uuid4(), None, uuid.uuid4(), None)  # type: ignore[arg-type]
+        assert not hub.subscribers and not hub.connected.is_set()
+    finally:
+        await hub.stop()

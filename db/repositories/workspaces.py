@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import Select, delete, func, select
@@ -61,6 +61,19 @@ class MembershipRepository(Repository[Membership]):
         )
         roles = {row.workspace_id: row.role for row in rows}
         return [roles.get(w) for w in workspace_ids]
+
+    async def roles_of(
+        self, workspace_ids: Iterable[uuid.UUID], user_ids: Iterable[uuid.UUID]
+    ) -> dict[tuple[uuid.UUID, uuid.UUID], Role]:
+        """The roles of many users in many workspaces in one statement, keyed by
+        (workspace_id, user_id); a pair without a membership is absent."""
+        rows = await self.db.execute(
+            select(Membership.workspace_id, Membership.user_id, Membership.role).where(
+                Membership.workspace_id.in_(set(workspace_ids)),
+                Membership.user_id.in_(set(user_ids)),
+            )
+        )
+        return {(row.workspace_id, row.user_id): row.role for row in rows}
 
     async def count_owners(self, workspace_id: uuid.UUID) -> int:
         return int(

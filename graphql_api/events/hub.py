@@ -1,111 +1,248 @@
 """One LISTEN connection per process, outside the request pool, fanning task events out to the
 subscribers of this process.
 
-It reconnects with exponential backoff when PostgreSQL goes away (events sent while it is away
-are lost; a client that must not miss any refetches after a reconnect). Each subscriber has a
-bounded queue: a subscriber too slow to keep up is dropped with an error rather than letting the
-server's memory grow (see README, Live updates).
+Fan-out: notifications queue up in the hub; one dispatcher task takes what has arrived (a batch
+under load), loads what the subscribers need once for the batch (EventLoader: task rows, users,
+every subscriber's current role) and hands each subscriber its view of each event. No work per
+subscriber touches the database unless its selection asks for more than the preloaded rows.
+
+Missed events are never silent: a subscription is registered only while the listener is
+connected, and when the listener reconnects (the LISTEN connection was lost, so events may have
+been committed while nobody listened) every subscription registered before is ended with
+EVENTS_MISSED, as is every subscriber of a batch that could not be loaded. The listener retries
+every 0.5 s at most, so it is back within a second of PostgreSQL accepting connections.
+
+Each subscriber has a bounded queue: a subscriber too slow to keep up is dropped with an error
+rather than letting the server's memory grow (see README, Live updates).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import asyncpg
 import orjson
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.urls import asyncpg_dsn
+from graphql_api.events.loader import Delivery, Event, EventLoader
 from graphql_api.events.publish import CHANNEL
 
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 100
 BACKOFF_START_S = 0.1
-BACKOFF_MAX_S = 5.0
-HEALTH_CHECK_S = 1.0
+BACKOFF_MAX_S = 0.5  # back within a second of PostgreSQL accepting connections again
+HEALTH_CHECK_S = 0.5
+LISTENER_WAIT_S = 5.0  # how long a new subscription waits for the listener before UNAVAILABLE
+BATCH_MAX = 500
+LOAD_TIMEOUT_S = 10.0  # a batch not loaded by then ends its subscriptions with EVENTS_MISSED
+PENDING_MAX = 10_000  # notifications not yet loaded: beyond this the process cannot keep up
 
 
 class SubscriberTooSlow(Exception):
     pass
 
 
+class EventsMissed(Exception):
+    """The listener lost its connection (or a batch could not be loaded): events may have been
+    committed that this subscription will never see."""
+
+
+class ListenerUnavailable(Exception):
+    pass
+
+
+class Signal(enum.Enum):
+    REMOVED = "no longer a member"
+    OVERFLOW = "fell too far behind"
+    MISSED = "may have missed events"
+
+
 @dataclass(eq=False)
 class Subscriber:
     workspace_id: uuid.UUID
     project_id: uuid.UUID | None
-    queue: asyncio.Queue[dict[str, Any] | None] = field(
+    viewer_id: uuid.UUID
+    queue: asyncio.Queue[Delivery | Signal] = field(
         default_factory=lambda: asyncio.Queue(QUEUE_SIZE)
     )
-    overflowed: bool = False
+    ended: bool = False
 
-    def wants(self, event: dict[str, Any]) -> bool:
-        if event.get("workspace") != str(self.workspace_id):
-            return False
+    def wants(self, event: Event) -> bool:
         return self.project_id is None or event.get("project") == str(self.project_id)
 
-    def offer(self, event: dict[str, Any]) -> None:
-        if self.overflowed:
-            return
+    def offer(self, delivery: Delivery) -> bool:
+        """False when the subscriber overflowed."""
+        if self.ended:
+            return True
         try:
-            self.queue.put_nowait(event)
+            self.queue.put_nowait(delivery)
         except asyncio.QueueFull:
             # Policy: drop the subscriber (the client gets an error and can resubscribe and
             # refetch) instead of buffering without bound or silently skipping events.
-            self.overflowed = True
-            self.queue = asyncio.Queue(1)
-            self.queue.put_nowait(None)
+            self.end(Signal.OVERFLOW)
+            return False
+        return True
 
-    async def events(self) -> AsyncIterator[dict[str, Any]]:
+    def end(self, signal: Signal) -> None:
+        """What is still queued is moot: the client refetches (or has gone)."""
+        if self.ended:
+            return
+        self.ended = True
+        # The same queue object: the consumer may be waiting on it right now.
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(signal)
+
+    async def events(self) -> AsyncIterator[Delivery]:
         while True:
-            event = await self.queue.get()
-            if event is None:
+            item = await self.queue.get()
+            if item is Signal.REMOVED:
+                return
+            if item is Signal.OVERFLOW:
                 raise SubscriberTooSlow
-            yield event
+            if item is Signal.MISSED:
+                raise EventsMissed
+            assert isinstance(item, Delivery)
+            yield item
 
 
 class EventHub:
     def __init__(self, database_url: str) -> None:
         self.dsn = asyncpg_dsn(database_url)
-        self.subscribers: set[Subscriber] = set()
+        self.by_workspace: dict[uuid.UUID, set[Subscriber]] = {}
         self.connected = asyncio.Event()
         self.reconnects = 0
+        self.loader: EventLoader | None = None
+        self._pending: list[Event] = []
+        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._dispatcher: asyncio.Task[None] | None = None
+
+    @property
+    def subscribers(self) -> set[Subscriber]:
+        return set().union(*self.by_workspace.values())
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="task-event-listener")
+            self._dispatcher = asyncio.create_task(self._dispatch(), name="task-event-fan-out")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._dispatcher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._dispatcher = None
 
-    def subscribe(self, workspace_id: uuid.UUID, project_id: uuid.UUID | None) -> Subscriber:
+    async def subscribe(
+        self,
+        workspace_id: uuid.UUID,
+        project_id: uuid.UUID | None,
+        viewer_id: uuid.UUID,
+        sessionmaker: async_sessionmaker[AsyncSession],
+    ) -> Subscriber:
+        """Registers once the listener is connected (so the subscription misses nothing from
+        here on that it is not told about); ListenerUnavailable if it is not within
+        LISTENER_WAIT_S."""
+        if self.loader is None:
+            self.loader = EventLoader(sessionmaker)
         self.start()
-        subscriber = Subscriber(workspace_id, project_id)
-        self.subscribers.add(subscriber)
+        if not self.connected.is_set():
+            try:
+                await asyncio.wait_for(self.connected.wait(), LISTENER_WAIT_S)
+            except TimeoutError:
+                raise ListenerUnavailable from None
+        subscriber = Subscriber(workspace_id, project_id, viewer_id)
+        self.by_workspace.setdefault(workspace_id, set()).add(subscriber)
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
-        self.subscribers.discard(subscriber)
+        group = self.by_workspace.get(subscriber.workspace_id)
+        if group is not None:
+            group.discard(subscriber)
+            if not group:
+                del self.by_workspace[subscriber.workspace_id]
 
-    def _deliver(self, connection: Any, pid: int, channel: str, raw: str) -> None:
+    def _end(self, subscriber: Subscriber, signal: Signal) -> None:
+        subscriber.end(signal)
+        self.unsubscribe(subscriber)
+
+    def _end_all(self, signal: Signal) -> None:
+        for subscriber in self.subscribers:
+            self._end(subscriber, signal)
+
+    def _deliver(self, connection: object, pid: int, channel: str, raw: str) -> None:
         try:
             event = orjson.loads(raw)
-        except orjson.JSONDecodeError:
+            workspace_id = uuid.UUID(event["workspace"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             log.warning("ignored a malformed %s notification", channel)
             return
-        for subscriber in list(self.subscribers):
-            if subscriber.wants(event):
-                subscriber.offer(event)
+        group = self.by_workspace.get(workspace_id)
+        if not group:
+            return
+        if len(self._pending) >= PENDING_MAX:
+            log.warning("task event fan-out fell behind; dropping workspace %s", workspace_id)
+            for subscriber in list(group):
+                self._end(subscriber, Signal.OVERFLOW)
+            return
+        self._pending.append(event)
+        self._wake.set()
+
+    async def _dispatch(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch, self._pending = self._pending[:BATCH_MAX], self._pending[BATCH_MAX:]
+                try:
+                    await self._fan_out(batch)
+                except Exception:
+                    # A bug, not an outage: still, nobody may silently miss this batch.
+                    log.exception("task event fan-out failed; ending every subscription")
+                    self._end_all(Signal.MISSED)
+
+    async def _fan_out(self, batch: list[Event]) -> None:
+        wanted: list[tuple[Event, list[Subscriber]]] = []
+        viewers: dict[uuid.UUID, set[uuid.UUID]] = {}
+        for event in batch:
+            workspace_id = uuid.UUID(event["workspace"])
+            subscribers = [s for s in self.by_workspace.get(workspace_id, ()) if s.wants(event)]
+            if subscribers:
+                wanted.append((event, subscribers))
+                viewers.setdefault(workspace_id, set()).update(s.viewer_id for s in subscribers)
+        if not wanted:
+            return
+        assert self.loader is not None, "subscribe() sets the loader"
+        try:
+            loaded = await asyncio.wait_for(
+                self.loader.load([event for event, _ in wanted], viewers), LOAD_TIMEOUT_S
+            )
+        except Exception:
+            # The events happened, but cannot be shown: their subscribers must refetch.
+            log.warning("could not load %d task events; ending their subscriptions", len(wanted))
+            for _, subscribers in wanted:
+                for subscriber in subscribers:
+                    self._end(subscriber, Signal.MISSED)
+            return
+        for (_, subscribers), prepared in zip(wanted, loaded, strict=True):
+            for subscriber in subscribers:
+                if subscriber.ended:
+                    continue
+                delivery = prepared.for_viewer(subscriber.viewer_id)
+                if delivery is None:
+                    self._end(subscriber, Signal.REMOVED)
+                elif not subscriber.offer(delivery):
+                    self.unsubscribe(subscriber)
 
     async def _run(self) -> None:
         delay = BACKOFF_START_S
@@ -117,6 +254,11 @@ class EventHub:
                     timeout=5,
                     server_settings={"application_name": "graphql-api-listener"},
                 )
+                # Every subscriber registered so far was registered under a connection that is
+                # gone: events may have been committed while nobody listened.
+                if self.subscribers:
+                    log.warning("task event listener reconnected; ending subscriptions")
+                    self._end_all(Signal.MISSED)
                 await conn.add_listener(CHANNEL, self._deliver)
                 self.connected.set()
                 delay = BACKOFF_START_S
@@ -131,6 +273,9 @@ class EventHub:
                     type(exc).__name__,
                     delay,
                 )
+            except Exception:
+                # Whatever it was, the listener must come back (new subscriptions wait for it).
+                log.exception("task event listener failed; retrying in %.1f s", delay)
             finally:
                 self.connected.clear()
                 if conn is not None and not conn.is_closed():

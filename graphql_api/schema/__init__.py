@@ -49,7 +49,7 @@ from graphql_api.schema.permissions import AUTHENTICATED
 from graphql_api.schema.relay import Connection, Node
 from graphql_api.schema.scalars import SCALAR_OVERRIDES
 from graphql_api.schema.storable import StorableStrings
-from graphql_api.schema.subscriptions import TaskEvent, task_events
+from graphql_api.schema.subscriptions import PerEventMemoExecutionContext, TaskEvent, task_events
 from graphql_api.schema.types import AuditEvent, Comment, Label, Project, Task, User, Workspace
 from graphql_api.schema.unit_of_work import UnitOfWork
 from graphql_api.settings import Settings
@@ -190,6 +190,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         subscription=Subscription,
         types=[User, Workspace, Project, Task, Label, Comment, AuditEvent],
         scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
+        execution_context_class=PerEventMemoExecutionContext,
         config=StrawberryConfig(
             batching_config={"max_operations": settings.max_batch} if settings.batching else None,
         ),
