@@ -189,9 +189,11 @@ class GraphQLFront:
             await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             if not work.done():
-                # The client went away: stop its work, whose transaction rolls back and whose
-                # connection goes back to the pool now, not at the statement timeout.
-                log.info("request %s cancelled: the client disconnected", REQUEST_ID.get())
+                # The client went away (or the deadline passed): stop its work, whose
+                # transaction rolls back and whose connection goes back to the pool now, not at
+                # the statement timeout.
+                if gone.done():
+                    log.info("request %s cancelled: the client disconnected", REQUEST_ID.get())
                 work.cancel()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
