@@ -13,8 +13,8 @@ PRODUCTION = {"ENVIRONMENT": "production", "SECRET_KEY": "p" * 40}
 
 
 async def test_a_connection_ends_when_its_access_token_expires(fresh_database_url: str) -> None:
-    with serving(fresh_database_url, ACCESS_TOKEN_TTL_SECONDS="3") as host:
-        owner, _, _ = await setup(http_api(host))
+    with serving(fresh_database_url, ACCESS_TOKEN_TTL_SECONDS="4") as host:
+        owner = await http_api(host).register("shortlived")  # signed in just now
         async with ws_client(host, owner.token) as client:
             # No event arrives; the server closes the connection at the token's expiry.
             assert await close_code(client) == 4403
