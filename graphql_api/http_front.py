@@ -8,7 +8,6 @@ the same variables and viewer) is answered here, rate limit included, without th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import uuid
@@ -182,43 +181,30 @@ class GraphQLFront:
                 "BAD_REQUEST",
             )(scope, receive, send)
             return
-        gone = asyncio.get_running_loop().create_future()
-        work = asyncio.ensure_future(self.answer(scope, request, payload, body, gone, send))
-        watcher = asyncio.ensure_future(_disconnected(receive, gone))
-        try:
-            await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not work.done():
-                # The client went away (or the deadline passed): stop its work, whose
-                # transaction rolls back and whose connection goes back to the pool now, not at
-                # the statement timeout.
-                if gone.done():
-                    log.info("request %s cancelled: the client disconnected", REQUEST_ID.get())
-                work.cancel()
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await work
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+        if self.settings.fast_path and isinstance(payload, dict):
+            # A cached plan is one bounded statement: answered without watching the client.
+            response = await self.answer_from_plan(request, payload)
+            if response is not None:
+                await response(scope, receive, send)
+                return
+        await self.execute(scope, receive, send, body)
 
-    async def answer(
-        self,
-        scope: Scope,
-        request: Request,
-        payload: Any,
-        body: bytes,
-        gone: asyncio.Future[None],
-        send: Send,
-    ) -> None:
-        response = (
-            await self.answer_from_plan(request, payload)
-            if self.settings.fast_path and isinstance(payload, dict)
-            else None
-        )
-        if response is not None:
-            await response(scope, _replay(body, gone), send)
-        else:
+    async def execute(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
+        """The executor, cancelled if the client disconnects first: its statement stops, its
+        transaction rolls back and its connection goes back to the pool now, not at the
+        statement timeout. One watcher task listens to `receive` meanwhile."""
+        task = asyncio.current_task()
+        assert task is not None
+        gone = asyncio.get_running_loop().create_future()
+        watcher = asyncio.get_running_loop().create_task(_disconnected(receive, gone, task))
+        try:
             await self.graphql(scope, _replay(body, gone), send)
+        except asyncio.CancelledError:
+            if not gone.done() or task.uncancel() > 0:
+                raise  # the deadline's or the server's cancellation, not ours
+            log.info("request %s cancelled: the client disconnected", REQUEST_ID.get())
+        finally:
+            watcher.cancel()
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         await error_response(
@@ -299,9 +285,12 @@ def _replay(body: bytes, gone: asyncio.Future[None]) -> Receive:
     return replay
 
 
-async def _disconnected(receive: Receive, gone: asyncio.Future[None]) -> None:
-    """Returns when the client disconnects (the body has been read: nothing else can come)."""
+async def _disconnected(
+    receive: Receive, gone: asyncio.Future[None], task: asyncio.Task[Any]
+) -> None:
+    """Cancels `task` when the client disconnects (the body has been read: nothing else can
+    come but the disconnect)."""
     while (await receive())["type"] != "http.disconnect":
         pass
-    if not gone.done():
-        gone.set_result(None)
+    gone.set_result(None)
+    task.cancel()
