@@ -85,13 +85,22 @@ async def database_url(pg_admin_url: str, template_db: str) -> AsyncIterator[str
     await drop_database(pg_admin_url, name)
 
 
+@asynccontextmanager
+async def fresh_database(pg_admin_url: str, template_db: str, kind: str) -> AsyncIterator[str]:
+    """A migrated database of its own (a copy of the template), dropped afterwards."""
+    name = new_name(kind)
+    url = await create_database(pg_admin_url, name, template=template_db)
+    try:
+        yield url
+    finally:
+        await drop_database(pg_admin_url, name)
+
+
 @pytest_asyncio.fixture
 async def fresh_database_url(pg_admin_url: str, template_db: str) -> AsyncIterator[str]:
     """A database of this test's own, migrated, for tests whose writes must really commit."""
-    name = new_name("fresh")
-    url = await create_database(pg_admin_url, name, template=template_db)
-    yield url
-    await drop_database(pg_admin_url, name)
+    async with fresh_database(pg_admin_url, template_db, "fresh") as url:
+        yield url
 
 
 @pytest_asyncio.fixture(scope="session")

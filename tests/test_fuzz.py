@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from hypothesis_graphql import Mode, from_schema, nodes
 
 from graphql_api.schema import schema
-from tests.databases import create_database, drop_database, new_name
+from tests.conftest import fresh_database
 from tests.servers import serving
 from tests.test_real_clients import OUTPUT
 
@@ -95,10 +95,8 @@ class Target:
 
 @pytest_asyncio.fixture(scope="module")
 async def fuzz_database_url(pg_admin_url: str, template_db: str) -> AsyncIterator[str]:
-    name = new_name("fuzz")
-    url = await create_database(pg_admin_url, name, template=template_db)
-    yield url
-    await drop_database(pg_admin_url, name)
+    async with fresh_database(pg_admin_url, template_db, "fuzz") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
