@@ -171,6 +171,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # A WebSocket frame may be no larger than an HTTP body (it is read, and its JSON
             # parsed, before the connection is authenticated).
             ws_max_size=settings.max_body_bytes,
+            # The client's address from X-Forwarded-For only when the peer is a trusted proxy
+            # (FORWARDED_ALLOW_IPS); otherwise the header is ignored, whoever sends it.
+            proxy_headers=settings.forwarded_allow_ips is not None,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
             loop="uvloop",
             http="httptools",
             lifespan="on",
