@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 from logging.config import fileConfig
 
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import db.models  # noqa: F401  (registers every table on the metadata)
 from alembic import context
 from db.base import Base
+from db.migrations import MIGRATION_LOCK_KEY as LOCK_KEY
 
 config = context.config
 target_metadata = Base.metadata
@@ -28,11 +29,12 @@ def database_url() -> str:
     from graphql_api.settings import Settings
 
     settings = Settings.from_env()
-    if settings.database_url is None:
+    url = settings.database_direct_url or settings.database_url  # a session: not via PgBouncer
+    if url is None:
         raise SystemExit(
             "DATABASE_URL is not set; use `graphql-api migrate` for the embedded default"
         )
-    return settings.database_url
+    return url
 
 
 def do_run_migrations(connection: Connection) -> None:
@@ -51,7 +53,17 @@ async def run_async_migrations() -> None:
     engine = create_async_engine(database_url(), poolclass=pool.NullPool)
     try:
         async with engine.connect() as connection:
-            await connection.run_sync(do_run_migrations)
+            # Two deploys migrating at once: the second waits here for the first, then finds
+            # the schema at its revision and does nothing. A session lock, held across the
+            # migrations' own transactions, and released with the connection if we die.
+            await connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
+            await connection.commit()
+            try:
+                await connection.run_sync(do_run_migrations)
+            finally:
+                await connection.rollback()
+                await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+                await connection.commit()
     finally:
         await engine.dispose()
 

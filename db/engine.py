@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session, SessionTransaction
 
 
-def server_settings(statement_timeout_ms: int, application_name: str) -> dict[str, str]:
+def server_settings(
+    statement_timeout_ms: int, application_name: str, pgbouncer: bool = False
+) -> dict[str, str]:
     settings = {"application_name": application_name}
-    if statement_timeout_ms > 0:
+    # PgBouncer refuses startup parameters it does not track (statement_timeout among them);
+    # behind it the timeout is set per transaction instead (SET LOCAL).
+    if statement_timeout_ms > 0 and not pgbouncer:
         # A default for every connection; requests may tighten it with SET LOCAL.
         settings["statement_timeout"] = str(statement_timeout_ms)
     return settings
@@ -27,6 +35,7 @@ def create_engine(
     pool_recycle: int = 1800,
     statement_timeout_ms: int = 5000,
     application_name: str = "graphql-api",
+    pgbouncer: bool = False,
 ) -> AsyncEngine:
     return create_async_engine(
         url,
@@ -36,10 +45,43 @@ def create_engine(
         pool_recycle=pool_recycle,
         pool_pre_ping=True,
         connect_args={
-            "server_settings": server_settings(statement_timeout_ms, application_name),
+            "server_settings": server_settings(statement_timeout_ms, application_name, pgbouncer),
             "timeout": 10,
+            **(PGBOUNCER_CONNECT_ARGS if pgbouncer else {}),
         },
     )
+
+
+# Behind PgBouncer in transaction mode consecutive transactions of one connection may run on
+# different server connections, so no prepared statement may outlive its transaction: neither
+# asyncpg's cache nor SQLAlchemy's, and the statements SQLAlchemy prepares are unnamed (""), so
+# none is left behind on a server connection (or clashes there with another client's name).
+PGBOUNCER_CONNECT_ARGS: dict[str, object] = {
+    "statement_cache_size": 0,
+    "prepared_statement_cache_size": 0,
+    "prepared_statement_name_func": lambda: "",
+}
+
+
+def set_local_statement_timeout(
+    sessionmaker: async_sessionmaker[AsyncSession], statement_timeout_ms: int
+) -> None:
+    """Behind PgBouncer: every transaction of these sessions (rate-limit reservations, events,
+    sign-in bookkeeping) runs under SET LOCAL statement_timeout, since no connection default
+    can be set. A session whose owner sets its own (info["statement_timeout"]) is left to it."""
+    if statement_timeout_ms <= 0:
+        return
+
+    def after_begin(session: Session, transaction: SessionTransaction, connection: Any) -> None:
+        if transaction.nested or session.info.get("statement_timeout"):
+            return
+        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(statement_timeout_ms)}")
+
+    # Listened to on a Session class of this sessionmaker's own: SQLAlchemy has no events on an
+    # async_sessionmaker, and listening on Session itself would reach every session there is.
+    timed = type("TimedSession", (sessionmaker.kw.get("sync_session_class") or Session,), {})
+    event.listen(timed, "after_begin", after_begin)
+    sessionmaker.configure(sync_session_class=timed)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from alembic import command
 
 ROOT = Path(__file__).resolve().parent.parent
+# pg_advisory_lock key held while migrations run (alembic/env.py): "gqlapimg" in ASCII.
+MIGRATION_LOCK_KEY = 0x6771_6C61_7069_6D67
 
 
 def alembic_config(database_url: str | None = None) -> Config:

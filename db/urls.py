@@ -10,22 +10,41 @@ class DatabaseUrlError(ValueError):
     """DATABASE_URL is not a PostgreSQL URL this server can use."""
 
 
-def normalise_database_url(raw: str) -> str:
+def normalise_database_url(raw: str, name: str = "DATABASE_URL") -> str:
     """Accept postgres://, postgresql:// and postgresql+asyncpg:// and return the asyncpg form."""
     try:
         url = make_url(raw.strip())
     except ArgumentError:
         raise DatabaseUrlError(
-            "DATABASE_URL is not a valid URL; expected postgresql://user:password@host:port/dbname"
+            f"{name} is not a valid URL; expected postgresql://user:password@host:port/dbname"
         ) from None
     backend = url.get_backend_name()
     if backend not in ("postgresql", "postgres"):
-        raise DatabaseUrlError(f"DATABASE_URL must be a PostgreSQL URL, not {backend!r}")
+        raise DatabaseUrlError(f"{name} must be a PostgreSQL URL, not {backend!r}")
     if url.drivername != "postgresql+asyncpg":
         url = url.set(drivername="postgresql+asyncpg")
     if not url.database:
-        raise DatabaseUrlError("DATABASE_URL must name a database (…/dbname)")
+        raise DatabaseUrlError(f"{name} must name a database (…/dbname)")
     return url.render_as_string(hide_password=False)
+
+
+def without_pgbouncer_flag(raw: str) -> tuple[str, bool]:
+    """`…?pgbouncer=true` (as Prisma spells it) says the URL is PgBouncer's; the parameter is
+    ours, not PostgreSQL's, so it is removed before anything connects."""
+    try:
+        url = make_url(raw.strip())
+    except ArgumentError:
+        return raw, False  # normalise_database_url explains what is wrong with it
+    if "pgbouncer" not in url.query:
+        return raw, False
+    value = url.query["pgbouncer"]
+    flag = (value[-1] if isinstance(value, tuple) else value).strip().lower()
+    if flag not in ("true", "on", "1", "yes", "false", "off", "0", "no"):
+        raise DatabaseUrlError(
+            f"DATABASE_URL's pgbouncer parameter must be true or false, not {flag!r}"
+        )
+    stripped = url.difference_update_query(["pgbouncer"]).render_as_string(hide_password=False)
+    return stripped, flag in ("true", "on", "1", "yes")
 
 
 def redacted(url: str) -> str:

@@ -230,7 +230,9 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
         if owned:
             await db.open()
         if db.url is not None:
-            graphql.hub = EventHub(db.url)  # listens once the first subscription arrives
+            # Listens once the first subscription arrives. LISTEN needs a session of its own, which
+            # PgBouncer in transaction mode does not give: then it takes the direct URL.
+            graphql.hub = EventHub(settings.database_direct_url or db.url)
             # Everything loaded so far lives as long as the process: keep it out of the cyclic
             # garbage collector's scans, which otherwise show up as latency spikes.
             gc.collect()

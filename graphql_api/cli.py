@@ -157,6 +157,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with database_url(settings) as url:
         # Workers read their settings from the environment; hand them the resolved database.
         os.environ["DATABASE_URL"] = url
+        if settings.pgbouncer:  # the URL's ?pgbouncer=true was removed from it
+            os.environ["DB_PGBOUNCER"] = "on"
         print(f"graphql-api: serving http://{host}:{port}/graphql", file=sys.stderr, flush=True)
         uvicorn.run(
             "graphql_api.app:app_from_env",
@@ -169,6 +171,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # A WebSocket frame may be no larger than an HTTP body (it is read, and its JSON
             # parsed, before the connection is authenticated).
             ws_max_size=settings.max_body_bytes,
+            # The client's address from X-Forwarded-For only when the peer is a trusted proxy
+            # (FORWARDED_ALLOW_IPS); otherwise the header is ignored, whoever sends it.
+            proxy_headers=settings.forwarded_allow_ips is not None,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
             loop="uvloop",
             http="httptools",
             lifespan="on",
@@ -180,7 +186,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from db.migrations import run_sync
 
     settings = load_settings()
-    url = settings.database_url
+    # Migrations hold a session-level advisory lock, which PgBouncer in transaction mode
+    # would not keep: the direct URL when there is one.
+    url = settings.database_direct_url or settings.database_url
     embedded = None
     if url is None:
         embedded = EmbeddedPostgres(settings.embedded_data_dir)

@@ -13,7 +13,13 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from db.embedded import EmbeddedPostgres
-from db.engine import create_engine, create_sessionmaker, server_settings
+from db.engine import (
+    PGBOUNCER_CONNECT_ARGS,
+    create_engine,
+    create_sessionmaker,
+    server_settings,
+    set_local_statement_timeout,
+)
 from db.migrations import head_revision, upgrade
 from db.urls import asyncpg_dsn
 from graphql_api.settings import Settings
@@ -44,6 +50,9 @@ class Database:
         # no newcomer past a waiter.
         self.read_turns = asyncio.Semaphore(settings.read_pool_size)
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        # Behind PgBouncer the fast path's single reads carry their timeout themselves (asyncpg
+        # cancels a statement past it); directly, the connection's statement_timeout does it.
+        self.read_timeout_s: float | None = None
 
     async def open(self) -> None:
         url = self.settings.database_url
@@ -62,8 +71,15 @@ class Database:
             pool_timeout=s.pool_timeout,
             pool_recycle=s.pool_recycle,
             statement_timeout_ms=s.statement_timeout_ms,
+            pgbouncer=s.pgbouncer,
         )
         self.sessionmaker = create_sessionmaker(self.engine)
+        pgbouncer_args: dict[str, Any] = {}
+        if s.pgbouncer:  # README, PgBouncer
+            set_local_statement_timeout(self.sessionmaker, s.statement_timeout_ms)
+            pgbouncer_args["statement_cache_size"] = PGBOUNCER_CONNECT_ARGS["statement_cache_size"]
+            if s.statement_timeout_ms > 0:
+                self.read_timeout_s = s.statement_timeout_ms / 1000
         # Single read statements (the fast path) go straight to asyncpg on a pool of their
         # own: no BEGIN/ROLLBACK around them, no ping (a dead connection is retried instead),
         # and none of the ORM's per-statement machinery.
@@ -72,8 +88,11 @@ class Database:
             min_size=0,  # connect lazily, like the engine: start-up must not need the database
             max_size=s.read_pool_size,
             max_inactive_connection_lifetime=s.pool_recycle,
-            server_settings=server_settings(s.statement_timeout_ms, "graphql-api-read"),
+            server_settings=server_settings(
+                s.statement_timeout_ms, "graphql-api-read", s.pgbouncer
+            ),
             reset=keep_session,
+            **pgbouncer_args,
         )
 
     async def read_scalar(self, sql: str, params: tuple[Any, ...]) -> Any:
@@ -81,10 +100,11 @@ class Database:
         restarted) is dropped by the pool and the statement tried once more on a fresh one."""
         assert self.read_pool is not None, "database not opened"
         async with self.read_turns:
+            timeout = self.read_timeout_s
             try:
-                return await self.read_pool.fetchval(sql, *params)
+                return await self.read_pool.fetchval(sql, *params, timeout=timeout)
             except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError):
-                return await self.read_pool.fetchval(sql, *params)
+                return await self.read_pool.fetchval(sql, *params, timeout=timeout)
 
     async def close(self) -> None:
         if self.engine is not None:
@@ -108,7 +128,9 @@ class Database:
         try:
             async with asyncio.timeout(READINESS_TIMEOUT_S):
                 conn = await asyncpg.connect(
-                    asyncpg_dsn(url), server_settings={"application_name": "graphql-api-readyz"}
+                    asyncpg_dsn(url),
+                    server_settings={"application_name": "graphql-api-readyz"},
+                    statement_cache_size=0 if self.settings.pgbouncer else 100,
                 )
                 try:
                     revision = await conn.fetchval("SELECT version_num FROM alembic_version")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -9,7 +10,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from db.urls import normalise_database_url, redacted
+from db.urls import normalise_database_url, redacted, without_pgbouncer_flag
 
 DEV_SECRET = "dev-insecure-secret-key-not-for-production"
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", DEV_SECRET})
@@ -70,6 +71,12 @@ class Settings:
     legacy_graphql_ws: bool = False
     # How long a mutation's Idempotency-Key answers retries with the first outcome.
     idempotency_key_ttl_s: int = 86_400
+    # Behind PgBouncer in transaction mode (README, PgBouncer): no prepared statements kept,
+    # timeouts per transaction; LISTEN and migrations need a session, so they take the direct URL.
+    pgbouncer: bool = False
+    database_direct_url: str | None = None
+    # Proxies whose X-Forwarded-For is believed (uvicorn's forwarded_allow_ips); None: none.
+    forwarded_allow_ips: str | None = None
 
     @property
     def introspection_enabled(self) -> bool:
@@ -86,8 +93,9 @@ class Settings:
     def describe(self) -> str:
         """Every setting for the log, the secret left out and the URL's password hidden."""
         shown = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "secret_key"}
-        if self.database_url is not None:
-            shown["database_url"] = redacted(self.database_url)
+        for name in ("database_url", "database_direct_url"):
+            if shown[name] is not None:
+                shown[name] = redacted(shown[name])
         return ", ".join(f"{name}={value}" for name, value in shown.items())
 
     @classmethod
@@ -96,7 +104,14 @@ class Settings:
         values: dict[str, Any] = {}
         url = env.get("DATABASE_URL", "").strip()
         if url:
+            url, behind_pgbouncer = without_pgbouncer_flag(url)
             values["database_url"] = normalise_database_url(url)
+            if behind_pgbouncer:
+                values["pgbouncer"] = True
+        if direct := env.get("DATABASE_DIRECT_URL", "").strip():
+            values["database_direct_url"] = normalise_database_url(direct, "DATABASE_DIRECT_URL")
+        if proxies := env.get("FORWARDED_ALLOW_IPS", "").strip():
+            values["forwarded_allow_ips"] = _parse_proxies(proxies)
         if data_dir := env.get("GRAPHQL_API_DATA_DIR", "").strip():
             values["embedded_data_dir"] = Path(data_dir).expanduser()
         for name, key, kind in _NUMERIC:
@@ -181,6 +196,7 @@ _SWITCHES = (
     ("INTROSPECTION", "introspection"),
     ("GRAPHIQL", "graphiql"),
     ("LEGACY_GRAPHQL_WS", "legacy_graphql_ws"),
+    ("DB_PGBOUNCER", "pgbouncer"),
 )
 _ON = ("1", "on", "true", "yes")
 _OFF = ("0", "off", "false", "no")
@@ -205,6 +221,22 @@ def _parse_origins(raw: str) -> tuple[str, ...]:
                 f"got {origin!r}"
             )
     return origins
+
+
+def _parse_proxies(raw: str) -> str:
+    """uvicorn's form: comma-separated addresses or networks, or `*` for any proxy."""
+    items = [item.strip() for item in raw.split(",") if item.strip()]
+    for item in items:
+        if item == "*" or item.startswith("unix:"):
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"FORWARDED_ALLOW_IPS must be comma-separated addresses or networks "
+                f"(e.g. 10.0.0.0/8,127.0.0.1) or *, got {item!r}"
+            ) from None
+    return ",".join(items)
 
 
 def _parse_number(name: str, raw: str, kind: type) -> int | float:

@@ -200,3 +200,41 @@ def test_switches_and_origins(env: dict[str, str], expected: tuple[str, object])
 def test_bad_switches_and_origins_name_the_setting(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"DATABASE_URL": "postgresql://u@bouncer:6432/db?pgbouncer=true"}, True),
+        ({"DATABASE_URL": "postgresql://u@bouncer:6432/db?pgbouncer=false"}, False),
+        ({"DATABASE_URL": "postgresql://u@bouncer:6432/db", "DB_PGBOUNCER": "on"}, True),
+        (
+            {
+                "DATABASE_URL": "postgresql://u@bouncer:6432/db?pgbouncer=true",
+                "DB_PGBOUNCER": "off",
+            },
+            False,
+        ),
+    ],
+)
+def test_pgbouncer_from_the_url_or_the_switch(env: dict[str, str], expected: bool) -> None:
+    settings = Settings.from_env(env)
+    assert settings.pgbouncer is expected
+    # Our parameter, not PostgreSQL's: never sent to the server.
+    assert settings.database_url == "postgresql+asyncpg://u@bouncer:6432/db"
+
+
+def test_the_direct_url_and_trusted_proxies() -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_DIRECT_URL": "postgres://u:secret@db:5432/app",
+            "FORWARDED_ALLOW_IPS": "127.0.0.1, 10.0.0.0/8",
+        }
+    )
+    assert settings.database_direct_url == "postgresql+asyncpg://u:secret@db:5432/app"
+    assert settings.forwarded_allow_ips == "127.0.0.1,10.0.0.0/8"
+    assert "secret" not in settings.describe()
+    with pytest.raises(SettingsError, match="FORWARDED_ALLOW_IPS"):
+        Settings.from_env({"FORWARDED_ALLOW_IPS": "proxy.internal"})
+    with pytest.raises(DatabaseUrlError, match="DATABASE_DIRECT_URL"):
+        Settings.from_env({"DATABASE_DIRECT_URL": "mysql://u@h/db"})

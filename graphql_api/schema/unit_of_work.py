@@ -48,6 +48,7 @@ class UnitOfWork(SchemaExtension):
         # uses this one (it opens a short session per event), so it holds no connection.
         async with context.sessionmaker() as session:
             event.listen(session.sync_session, "after_begin", _statement_timeout(context))
+            session.info["statement_timeout"] = True  # ours: no default needed (PgBouncer)
             with context.operation(DbSession(session)) as state:
                 yield
             result = self.execution_context.result
