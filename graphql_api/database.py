@@ -16,6 +16,7 @@ from db.embedded import EmbeddedPostgres
 from db.engine import create_engine, create_sessionmaker, server_settings
 from db.migrations import head_revision, upgrade
 from db.urls import asyncpg_dsn
+from graphql_api.replicas import Replicas
 from graphql_api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class Database:
         # no newcomer past a waiter.
         self.read_turns = asyncio.Semaphore(settings.read_pool_size)
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        self.replicas: Replicas | None = None  # DATABASE_READ_URL (graphql_api/replicas.py)
 
     async def open(self) -> None:
         url = self.settings.database_url
@@ -75,6 +77,9 @@ class Database:
             server_settings=server_settings(s.statement_timeout_ms, "graphql-api-read"),
             reset=keep_session,
         )
+        if s.database_read_urls:
+            self.replicas = Replicas(s, url, self.read_scalar)
+            await self.replicas.open()
 
     async def read_scalar(self, sql: str, params: tuple[Any, ...]) -> Any:
         """The one value of a read-only statement. A connection found dead (PostgreSQL was
@@ -87,6 +92,9 @@ class Database:
                 return await self.read_pool.fetchval(sql, *params)
 
     async def close(self) -> None:
+        if self.replicas is not None:
+            await self.replicas.close()
+            self.replicas = None
         if self.engine is not None:
             await self.engine.dispose()
             self.engine = None
