@@ -72,6 +72,7 @@ class Replica:
         self.monitor: asyncpg.Connection | None = None
         self.up = False
         self.replay_lsn = -1
+        self.not_standby = False
         self.fresh_at = float("-inf")  # time.monotonic() of the newest primary state replayed
 
     async def open(self) -> None:
@@ -124,8 +125,11 @@ class Replica:
             self.mark_down(exc)
             await self._drop_monitor()
             return
-        if lsn is None:  # not a standby (or not replaying): never fresh
-            self.mark_down(RuntimeError("pg_last_wal_replay_lsn() is null: not a standby"))
+        if lsn is None:  # not a standby: a configuration mistake, said once, never used
+            if not self.not_standby:
+                log.error("DATABASE_READ_URL %s is not a standby: not reading from it", self.name)
+            self.not_standby = True
+            self.up = False  # promoted, perhaps: its data is no longer the primary's
             return
         self.replay_lsn = int(lsn)
         for at, primary_lsn in reversed(samples):
