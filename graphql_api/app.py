@@ -39,6 +39,7 @@ from graphql_api.failures import UNAVAILABLE
 from graphql_api.graphiql import ASSETS_PATH, graphiql_assets, graphiql_page
 from graphql_api.http_front import GraphQLFront, error_response, failure_response
 from graphql_api.limits.rate import RateLimiter
+from graphql_api.replicas import read_after
 from graphql_api.schema import build_schema
 from graphql_api.schema.errors import shape_errors
 from graphql_api.settings import Settings
@@ -181,13 +182,17 @@ class GraphQLApp(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Response | None) -> Context:  # type: ignore[override]
         assert self.database.sessionmaker is not None, "database not opened"
         viewer_id, bad_token = authenticate(request.headers.get("authorization"), self.settings)
+        replicas = self.database.replicas
         context = Context(
             request_id=getattr(request.state, "request_id", None) or uuid.uuid4().hex,
             request=request,
             response=response,
             settings=self.settings,
             sessionmaker=self.database.sessionmaker,
-            read_scalar=self.database.read_scalar,
+            read_scalar=self.database.read_scalar
+            if replicas is None
+            else replicas.reader(viewer_id, read_after(request)),
+            replicas=replicas,
             limiter=self.limiter(),
             deadline=time.monotonic() + self.settings.request_timeout_s,
             hub=self.hub,

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from graphql_api.limits.extension import Cost
     from graphql_api.limits.rate import RateLimiter
     from graphql_api.loaders import Loaders
+    from graphql_api.replicas import Replicas
 
 
 # A write that must hold although the mutation field that decided it fails (theft detection's
@@ -66,6 +67,8 @@ class Context:
     connection_params: dict[str, Any] | None = None
     # This process's fan-out of task events (None where live updates are not running).
     hub: EventHub | None = None
+    # Where queries may read (DATABASE_READ_URL; None: the primary only).
+    replicas: Replicas | None = None
 
     @property
     def db(self) -> DbSession:

@@ -22,6 +22,7 @@ from db.engine import (
 )
 from db.migrations import head_revision, upgrade
 from db.urls import asyncpg_dsn
+from graphql_api.replicas import Replicas
 from graphql_api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class Database:
         # Behind PgBouncer the fast path's single reads carry their timeout themselves (asyncpg
         # cancels a statement past it); directly, the connection's statement_timeout does it.
         self.read_timeout_s: float | None = None
+        self.replicas: Replicas | None = None  # DATABASE_READ_URL (graphql_api/replicas.py)
 
     async def open(self) -> None:
         url = self.settings.database_url
@@ -94,6 +96,9 @@ class Database:
             reset=keep_session,
             **pgbouncer_args,
         )
+        if s.database_read_urls:
+            self.replicas = Replicas(s, url, self.read_scalar)
+            await self.replicas.open()
 
     async def read_scalar(self, sql: str, params: tuple[Any, ...]) -> Any:
         """The one value of a read-only statement. A connection found dead (PostgreSQL was
@@ -107,6 +112,9 @@ class Database:
                 return await self.read_pool.fetchval(sql, *params, timeout=timeout)
 
     async def close(self) -> None:
+        if self.replicas is not None:
+            await self.replicas.close()
+            self.replicas = None
         if self.engine is not None:
             await self.engine.dispose()
             self.engine = None

@@ -26,6 +26,7 @@ from graphql_api.database import Database
 from graphql_api.failures import INTERNAL, TIMEOUT, classify
 from graphql_api.fast.plans import PLANS, plan_key
 from graphql_api.limits.rate import RateLimiter
+from graphql_api.replicas import read_after
 from graphql_api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -227,11 +228,15 @@ class GraphQLFront:
             return None
         sql, values, cost = plan  # type: ignore[misc]
         try:
-            return await self._answer(plan_sql=sql, values=values, cost=cost, viewer_id=viewer_id)
+            return await self._answer(
+                plan_sql=sql, values=values, cost=cost, viewer_id=viewer_id, request=request
+            )
         except Exception as exc:  # the database went away, a statement timed out, a bug
             return failure_response(exc)
 
-    async def _answer(self, plan_sql: str, values: Any, cost: Any, viewer_id: Any) -> Response:
+    async def _answer(
+        self, plan_sql: str, values: Any, cost: Any, viewer_id: Any, request: Request
+    ) -> Response:
         sql = plan_sql
         decision = await self.limiter.charge(f"user:{viewer_id}", cost.points)
         extensions = orjson.dumps({"cost": cost.as_extension()})
@@ -249,7 +254,12 @@ class GraphQLFront:
             return Response(
                 body, status_code=429, media_type="application/json", headers=decision.headers()
             )
-        text: str = await self.database.read_scalar(sql, tuple(values))
+        replicas = self.database.replicas
+        text: str = (
+            await self.database.read_scalar(sql, tuple(values))
+            if replicas is None
+            else await replicas.read_scalar(sql, tuple(values), viewer_id, read_after(request))
+        )
         return Response(
             b'{"data":' + text.encode() + b',"extensions":' + extensions + b"}",
             media_type="application/json",

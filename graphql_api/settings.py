@@ -25,6 +25,10 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
+    # Streaming replicas for queries (README, Read replicas).
+    database_read_urls: tuple[str, ...] = ()
+    replica_max_lag_s: float = 5.0
+    read_your_writes_s: float = 10.0
     embedded_data_dir: Path | None = None
     pool_size: int = 10
     max_overflow: int = 10
@@ -96,6 +100,7 @@ class Settings:
         for name in ("database_url", "database_direct_url"):
             if shown[name] is not None:
                 shown[name] = redacted(shown[name])
+        shown["database_read_urls"] = tuple(redacted(u) for u in self.database_read_urls)
         return ", ".join(f"{name}={value}" for name, value in shown.items())
 
     @classmethod
@@ -112,6 +117,12 @@ class Settings:
             values["database_direct_url"] = normalise_database_url(direct, "DATABASE_DIRECT_URL")
         if proxies := env.get("FORWARDED_ALLOW_IPS", "").strip():
             values["forwarded_allow_ips"] = _parse_proxies(proxies)
+        if read_urls := env.get("DATABASE_READ_URL", "").strip():
+            values["database_read_urls"] = tuple(
+                normalise_database_url(u, "DATABASE_READ_URL")
+                for u in read_urls.split(",")
+                if u.strip()
+            )
         if data_dir := env.get("GRAPHQL_API_DATA_DIR", "").strip():
             values["embedded_data_dir"] = Path(data_dir).expanduser()
         for name, key, kind in _NUMERIC:
@@ -154,6 +165,12 @@ class Settings:
             )
         if not 0 < self.port < 65536:
             raise SettingsError("PORT must be between 1 and 65535")
+        if self.replica_max_lag_s <= 0 or self.read_your_writes_s < self.replica_max_lag_s:
+            # A viewer's write is forgotten only once any replica still in use has replayed it.
+            raise SettingsError(
+                "DB_REPLICA_MAX_LAG_SECONDS must be > 0, "
+                "and DB_READ_YOUR_WRITES_SECONDS at least as long"
+            )
         if self.idempotency_key_ttl_s < 1:
             raise SettingsError("IDEMPOTENCY_KEY_TTL_SECONDS must be at least 1")
 
@@ -189,6 +206,8 @@ _NUMERIC: tuple[tuple[str, str, type], ...] = (
     ("WS_INIT_TIMEOUT_SECONDS", "ws_init_timeout_s", float),
     ("WS_PING_INTERVAL_SECONDS", "ws_ping_interval_s", float),
     ("IDEMPOTENCY_KEY_TTL_SECONDS", "idempotency_key_ttl_s", int),
+    ("DB_REPLICA_MAX_LAG_SECONDS", "replica_max_lag_s", float),
+    ("DB_READ_YOUR_WRITES_SECONDS", "read_your_writes_s", float),
 )
 _SWITCHES = (
     ("FAST_PATH", "fast_path"),

@@ -19,9 +19,10 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from db.session import DbSession
+from graphql_api.replicas import read_after
 
 if TYPE_CHECKING:
-    from graphql_api.context import Context, KeptWrite
+    from graphql_api.context import Context, KeptWrite, _OperationState
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ def _statement_timeout(context: Context) -> Callable[[Any, Any, Connection], Non
 
 
 class UnitOfWork(SchemaExtension):
+    _state: _OperationState | None = None
+
     async def on_operation(self) -> AsyncIterator[None]:
         context: Context = self.execution_context.context
         # The session connects on first use only: a subscription, which lives for hours, never
@@ -50,16 +53,47 @@ class UnitOfWork(SchemaExtension):
             event.listen(session.sync_session, "after_begin", _statement_timeout(context))
             session.info["statement_timeout"] = True  # ours: no default needed (PgBouncer)
             with context.operation(DbSession(session)) as state:
+                self._state = state
                 yield
             result = self.execution_context.result
             is_mutation = self.execution_context.operation_type == OperationType.MUTATION
             if is_mutation and result is not None and not result.errors:
                 await session.commit()
+                if context.replicas is not None:  # read-your-writes (graphql_api/replicas.py)
+                    await context.replicas.note_write(context.viewer_id, context.response)
             else:
                 await session.rollback()
                 kept = state.kept_done + state.kept_writes
                 if kept:
                     await _run_kept_writes_alone(session, kept)
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        """A query reads from a replica when one may serve this viewer (DATABASE_READ_URL):
+        decided here, once the operation's type is known, before anything has been read."""
+        context: Context = self.execution_context.context
+        replicas, state = context.replicas, self._state
+        if (
+            replicas is None
+            or state is None
+            or self.execution_context.operation_type != OperationType.QUERY
+        ):
+            yield
+            return
+        db = replicas.session(
+            context.viewer_id,
+            read_after(context.request),
+            context.sessionmaker,
+            lambda s: event.listen(s.sync_session, "after_begin", _statement_timeout(context)),
+        )
+        if db is None:
+            yield
+            return
+        primary, state.db = state.db, db
+        try:
+            yield
+        finally:
+            state.db = primary
+            await db.session.close()  # a query: nothing to commit
 
 
 async def _run_kept_writes_alone(session: AsyncSession, writes: list[KeptWrite]) -> None:
