@@ -171,6 +171,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # A WebSocket frame may be no larger than an HTTP body (it is read, and its JSON
             # parsed, before the connection is authenticated).
             ws_max_size=settings.max_body_bytes,
+            # SIGTERM: no new connections; requests in flight get this long to finish, then
+            # the rest are cancelled (their transactions roll back) and WebSockets closed.
+            timeout_graceful_shutdown=settings.shutdown_timeout_s,
             # The client's address from X-Forwarded-For only when the peer is a trusted proxy
             # (FORWARDED_ALLOW_IPS); otherwise the header is ignored, whoever sends it.
             proxy_headers=settings.forwarded_allow_ips is not None,

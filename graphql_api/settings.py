@@ -64,6 +64,8 @@ class Settings:
     rate_limit_points: int = 5000
     rate_limit_window_s: int = 3600
     request_timeout_s: float = 15.0
+    # On SIGTERM: stop accepting, let requests in flight finish for at most this long.
+    shutdown_timeout_s: int = 20
     introspection: bool | None = None  # None: on in development, off in production
     graphiql: bool | None = None  # likewise
     cors_origins: tuple[str, ...] = ()
@@ -201,6 +203,7 @@ _NUMERIC: tuple[tuple[str, str, type], ...] = (
     ("RATE_LIMIT_POINTS", "rate_limit_points", int),
     ("RATE_LIMIT_WINDOW_SECONDS", "rate_limit_window_s", int),
     ("REQUEST_TIMEOUT_SECONDS", "request_timeout_s", float),
+    ("SHUTDOWN_TIMEOUT_SECONDS", "shutdown_timeout_s", int),
     ("WS_MAX_SUBSCRIPTIONS", "ws_max_subscriptions", int),
     ("WS_MAX_CONNECTIONS_PER_USER", "ws_max_connections_per_user", int),
     ("WS_INIT_TIMEOUT_SECONDS", "ws_init_timeout_s", float),
