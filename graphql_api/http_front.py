@@ -27,6 +27,8 @@ from graphql_api.database import Database
 from graphql_api.failures import INTERNAL, TIMEOUT, classify
 from graphql_api.fast.plans import PLANS, plan_key
 from graphql_api.limits.rate import RateLimiter
+from graphql_api.observability.observer import Observer
+from graphql_api.observability.request_log import REQUEST_LOG, RequestLog, note_outcome
 from graphql_api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ def request_id_for(scope: Scope) -> str:
 def error_response(
     status: int, message: str, code: str, headers: dict[str, str] | None = None
 ) -> Response:
+    note_outcome(code)
     extensions = {"code": code, "requestId": REQUEST_ID.get()}
     body = orjson.dumps({"errors": [{"message": message, "extensions": extensions}]})
     return Response(body, status_code=status, media_type="application/json", headers=headers)
@@ -91,12 +94,18 @@ async def read_body(receive: Receive, limit: int) -> bytes:
 
 class GraphQLFront:
     def __init__(
-        self, graphql: ASGIApp, settings: Settings, database: Database, limiter: Any
+        self,
+        graphql: ASGIApp,
+        settings: Settings,
+        database: Database,
+        limiter: Any,
+        observer: Observer | None = None,
     ) -> None:
         self.graphql = graphql
         self.settings = settings
         self.database = database
         self._limiter = limiter
+        self.observer = observer or Observer(metrics=False)
 
     @property
     def limiter(self) -> RateLimiter:
@@ -110,6 +119,8 @@ class GraphQLFront:
         request_id = request_id_for(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         REQUEST_ID.set(request_id)
+        entry = RequestLog(request_id, scope["method"], scope["path"])
+        REQUEST_LOG.set(entry)
         header = (b"x-request-id", request_id.encode())
         started = False
 
@@ -117,6 +128,7 @@ class GraphQLFront:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                entry.status = message["status"]
                 message = {**message, "headers": [*message.get("headers", ()), header]}
             await send(message)
 
@@ -133,6 +145,8 @@ class GraphQLFront:
                 await error_response(504, TIMEOUT.message, TIMEOUT.code)(
                     scope, receive, send_with_id
                 )
+        finally:
+            self.observer.finished(entry)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] == "GET" and _is_mutation(Request(scope)):
@@ -192,6 +206,7 @@ class GraphQLFront:
                 # The client went away: stop its work, whose transaction rolls back and whose
                 # connection goes back to the pool now, not at the statement timeout.
                 log.info("request %s cancelled: the client disconnected", REQUEST_ID.get())
+                note_outcome("CANCELLED")
                 work.cancel()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -238,8 +253,18 @@ class GraphQLFront:
         if not plan:
             return None
         sql, values, cost = plan  # type: ignore[misc]
+        entry = REQUEST_LOG.get()
+        if entry is not None:
+            entry.path, entry.operation_type = "fast", "query"
+            entry.operation_name = payload.get("operationName") or None
+            entry.viewer_id = str(viewer_id)
         try:
-            return await self._answer(plan_sql=sql, values=values, cost=cost, viewer_id=viewer_id)
+            if self.observer.tracer is None:
+                return await self._answer(sql, values, cost, viewer_id)
+            from graphql_api.observability.tracing import operation_span
+
+            with operation_span(self.observer.tracer, "query", payload.get("operationName")):
+                return await self._answer(sql, values, cost, viewer_id)
         except Exception as exc:  # the database went away, a statement timed out, a bug
             return failure_response(exc)
 
@@ -251,6 +276,7 @@ class GraphQLFront:
             from graphql_api.limits.extension import rate_limited_error
 
             error = rate_limited_error(decision)
+            note_outcome("RATE_LIMITED")
             body = orjson.dumps(
                 {
                     "data": None,

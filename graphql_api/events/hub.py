@@ -22,6 +22,7 @@ import orjson
 
 from db.urls import asyncpg_dsn
 from graphql_api.events.publish import CHANNEL
+from graphql_api.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,9 @@ class Subscriber:
             return
         try:
             self.queue.put_nowait(event)
+            metrics.EVENTS_DELIVERED.inc()
         except asyncio.QueueFull:
+            metrics.EVENTS_DROPPED.inc()
             # Policy: drop the subscriber (the client gets an error and can resubscribe and
             # refetch) instead of buffering without bound or silently skipping events.
             self.overflowed = True
@@ -92,9 +95,12 @@ class EventHub:
         self.start()
         subscriber = Subscriber(workspace_id, project_id)
         self.subscribers.add(subscriber)
+        metrics.SUBSCRIBERS.inc()
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
+        if subscriber in self.subscribers:
+            metrics.SUBSCRIBERS.dec()
         self.subscribers.discard(subscriber)
 
     def _deliver(self, connection: Any, pid: int, channel: str, raw: str) -> None:
@@ -136,5 +142,6 @@ class EventHub:
                 if conn is not None and not conn.is_closed():
                     conn.terminate()
             self.reconnects += 1
+            metrics.LISTENER_RECONNECTS.inc()
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX_S)
