@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import logging
 import os
 import signal
 import socket
@@ -158,7 +159,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with database_url(settings) as url, metrics_directory(settings, args.workers):
         # Workers read their settings from the environment; hand them the resolved database.
         os.environ["DATABASE_URL"] = url
-        print(f"graphql-api: serving http://{host}:{port}/graphql", file=sys.stderr, flush=True)
+        serving = f"graphql-api: serving http://{host}:{port}/graphql"
+        if settings.log_format_in_force == "json":
+            logging.getLogger("graphql_api.cli").info(serving)  # every line is JSON
+        else:
+            print(serving, file=sys.stderr, flush=True)
         uvicorn.run(
             "graphql_api.app:app_from_env",
             factory=True,

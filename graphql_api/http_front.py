@@ -122,14 +122,19 @@ class GraphQLFront:
         entry = RequestLog(request_id, scope["method"], scope["path"])
         REQUEST_LOG.set(entry)
         header = (b"x-request-id", request_id.encode())
-        started = False
+        started = observed = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
+            nonlocal started, observed
             if message["type"] == "http.response.start":
                 started = True
                 entry.status = message["status"]
                 message = {**message, "headers": [*message.get("headers", ()), header]}
+            elif not message.get("more_body", False) and not observed:
+                # Counted and logged before the client has the whole answer: a scrape or a log
+                # reader that follows a response always sees it.
+                observed = True
+                self.observer.finished(entry)
             await send(message)
 
         try:
@@ -146,7 +151,9 @@ class GraphQLFront:
                     scope, receive, send_with_id
                 )
         finally:
-            self.observer.finished(entry)
+            if not observed:  # no complete response (the client left)
+                observed = True
+                self.observer.finished(entry)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] == "GET" and _is_mutation(Request(scope)):

@@ -39,6 +39,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": record.process,
         }
         entry = REQUEST_LOG.get()
         if entry is not None:
@@ -98,8 +99,9 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     # SQLAlchemy and asyncpg log at INFO on their own; keep the server's log about the server.
     logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
     if log_format == "json":
-        # uvicorn's loggers write through the root handler too, so every line is JSON.
-        for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
+        # uvicorn's loggers write through the root handler too, so every line is JSON (its
+        # access log stays as `serve` left it: off, graphql_api.access replaces it).
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.asgi"):
             uvicorn_logger = logging.getLogger(name)
             uvicorn_logger.handlers.clear()
             uvicorn_logger.propagate = True
