@@ -21,5 +21,5 @@ class Observer:
 
             record_request(entry, duration)
             if self.pools is not None:
-                self.pools.sample()
+                self.pools.sample_now_and_then()
         log_access(entry, duration)
