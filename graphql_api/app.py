@@ -39,6 +39,9 @@ from graphql_api.failures import UNAVAILABLE
 from graphql_api.graphiql import ASSETS_PATH, graphiql_assets, graphiql_page
 from graphql_api.http_front import GraphQLFront, error_response, failure_response
 from graphql_api.limits.rate import RateLimiter
+from graphql_api.observability.observer import Observer
+from graphql_api.observability.request_log import note_outcome
+from graphql_api.observability.sql import count_engine_statements, counted_reads
 from graphql_api.replicas import read_after
 from graphql_api.schema import build_schema
 from graphql_api.schema.errors import shape_errors
@@ -61,12 +64,12 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    def __init__(self, settings: Settings, database: Database) -> None:
+    def __init__(self, settings: Settings, database: Database, tracer: Any = None) -> None:
         protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
         if settings.legacy_graphql_ws:
             protocols.append(GRAPHQL_WS_PROTOCOL)
         super().__init__(
-            build_schema(settings),
+            build_schema(settings, tracer),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
             allow_queries_via_get=True,
             subscription_protocols=protocols,
@@ -154,6 +157,9 @@ class GraphQLApp(GraphQL[Context, None]):
             for error in result.get("errors") or ()
             if isinstance(error, dict)
         }
+        for code in sorted(c for c in codes if isinstance(c, str)):
+            note_outcome(code)
+            break
         if "UNAVAILABLE" in codes:
             # The database is not there: not the request's fault, and worth a retry shortly.
             response.status_code = UNAVAILABLE.status
@@ -223,17 +229,44 @@ def _is_subscription(query: str | None, operation_name: str | None) -> bool:
     return operation is not None and operation.operation == OperationType.SUBSCRIPTION
 
 
-def create_app(settings: Settings, *, database: Database | None = None) -> Starlette:
-    """The app. With `database` given (tests), the caller owns its lifecycle."""
+def create_app(
+    settings: Settings, *, database: Database | None = None, tracer_provider: Any = None
+) -> Starlette:
+    """The app. With `database` given (tests), the caller owns its lifecycle. Traces go to
+    `tracer_provider` when given (tests), else by OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
     owned = database is None
     db = database or Database(settings)
-    graphql = GraphQLApp(settings, db)
+    db.read_scalar = counted_reads(db.read_scalar)  # type: ignore[method-assign,assignment]
+    # --- observability: metrics, tracing (README, Observability) ---
+    tracing = None
+    if tracer_provider is not None or settings.otel_endpoint:
+        from graphql_api.observability.tracing import Tracing, provider_from_settings
+
+        provider = tracer_provider or provider_from_settings(settings)
+        tracing = Tracing(provider, owned=tracer_provider is None)
+    pools = None
+    if settings.metrics_enabled:
+        from graphql_api.observability.metrics import PoolWatch
+
+        pools = PoolWatch(db)
+    observer = Observer(
+        metrics=settings.metrics_enabled,
+        pools=pools,
+        tracer=tracing.tracer if tracing is not None else None,
+    )
+    # ---
+    graphql = GraphQLApp(settings, db, observer.tracer)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         log.debug("starting with %s", settings.describe())
         if owned:
             await db.open()
+        uncount = count_engine_statements(db.engine) if db.engine is not None else None
+        if pools is not None:
+            pools.watch_engine()
+        if tracing is not None:
+            tracing.start()
         if db.url is not None:
             # Listens once the first subscription arrives. LISTEN needs a session of its own, which
             # PgBouncer in transaction mode does not give: then it takes the direct URL.
@@ -249,6 +282,14 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
                 await graphql.hub.stop()
             if owned:
                 await db.close()
+            if uncount is not None:
+                uncount()
+            if tracing is not None:
+                tracing.stop()
+            if settings.metrics_enabled:
+                from graphql_api.observability.metrics import process_exited
+
+                process_exited()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -262,7 +303,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
     routes: list[Any] = [
         Route(
             "/graphql",
-            GraphQLFront(graphql, settings, db, graphql.limiter),
+            GraphQLFront(graphql, settings, db, graphql.limiter, observer),
             methods=["GET", "POST"],
         ),
         WebSocketRoute("/graphql", graphql),
@@ -271,7 +312,11 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
     ]
     if settings.graphiql_enabled:
         routes.append(Mount(ASSETS_PATH, graphiql_assets()))
-    middleware = []
+    if pools is not None:
+        from graphql_api.observability.metrics import metrics_endpoint
+
+        routes.append(Route("/metrics", metrics_endpoint(settings.metrics_token, pools)))
+    middleware = [] if tracing is None else [tracing.middleware()]
     if settings.cors_origins:
         middleware.append(
             Middleware(
@@ -298,5 +343,5 @@ def app_from_env() -> Starlette:
     from graphql_api.logs import configure_logging
 
     settings = Settings.from_env()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format_in_force)
     return create_app(settings)

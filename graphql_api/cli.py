@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import logging
 import os
 import signal
 import socket
@@ -89,7 +90,7 @@ def load_settings() -> Settings:
         settings = Settings.from_env()
     except (SettingsError, DatabaseUrlError) as exc:
         raise CliError(str(exc)) from None
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format_in_force)
     return settings
 
 
@@ -146,6 +147,7 @@ def check_port_free(host: str, port: int) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     settings = load_settings()
     host = args.host or settings.host
@@ -154,12 +156,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # uvicorn shuts down gracefully on SIGTERM and then re-raises it; by default that would end
     # the process at once, skipping the clean-up below (the embedded PostgreSQL would outlive us).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    with database_url(settings) as url:
+    with database_url(settings) as url, metrics_directory(settings, args.workers):
         # Workers read their settings from the environment; hand them the resolved database.
         os.environ["DATABASE_URL"] = url
         if settings.pgbouncer:  # the URL's ?pgbouncer=true was removed from it
             os.environ["DB_PGBOUNCER"] = "on"
-        print(f"graphql-api: serving http://{host}:{port}/graphql", file=sys.stderr, flush=True)
+        serving = f"graphql-api: serving http://{host}:{port}/graphql"
+        if settings.log_format_in_force == "json":
+            logging.getLogger("graphql_api.cli").info(serving)  # every line is JSON
+        else:
+            print(serving, file=sys.stderr, flush=True)
         uvicorn.run(
             "graphql_api.app:app_from_env",
             factory=True,
@@ -168,6 +174,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             workers=args.workers,
             reload=args.reload,
             log_level=settings.log_level,
+            # The app writes one access line per request (graphql_api.access), with its outcome.
+            access_log=False,
+            # JSON logs: uvicorn's records go through the app's JSON handler too.
+            log_config=None if settings.log_format_in_force == "json" else LOGGING_CONFIG,
             # A WebSocket frame may be no larger than an HTTP body (it is read, and its JSON
             # parsed, before the connection is authenticated).
             ws_max_size=settings.max_body_bytes,
@@ -183,6 +193,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
             lifespan="on",
         )
     return 0
+
+
+@contextmanager
+def metrics_directory(settings: Settings, workers: int) -> Iterator[None]:
+    """Several workers share their Prometheus samples through files in a directory of this
+    run's own (prometheus-client's multiprocess mode), removed when the server stops."""
+    if not settings.metrics_enabled or workers <= 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="graphql-api-metrics-") as path:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+        try:
+            yield
+        finally:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

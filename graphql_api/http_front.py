@@ -26,6 +26,8 @@ from graphql_api.database import Database
 from graphql_api.failures import INTERNAL, TIMEOUT, classify
 from graphql_api.fast.plans import PLANS, plan_key
 from graphql_api.limits.rate import RateLimiter
+from graphql_api.observability.observer import Observer
+from graphql_api.observability.request_log import REQUEST_LOG, RequestLog, note_outcome
 from graphql_api.replicas import read_after
 from graphql_api.settings import Settings
 
@@ -52,6 +54,7 @@ def request_id_for(scope: Scope) -> str:
 def error_response(
     status: int, message: str, code: str, headers: dict[str, str] | None = None
 ) -> Response:
+    note_outcome(code)
     extensions = {"code": code, "requestId": REQUEST_ID.get()}
     body = orjson.dumps({"errors": [{"message": message, "extensions": extensions}]})
     return Response(body, status_code=status, media_type="application/json", headers=headers)
@@ -91,12 +94,18 @@ async def read_body(receive: Receive, limit: int) -> bytes:
 
 class GraphQLFront:
     def __init__(
-        self, graphql: ASGIApp, settings: Settings, database: Database, limiter: Any
+        self,
+        graphql: ASGIApp,
+        settings: Settings,
+        database: Database,
+        limiter: Any,
+        observer: Observer | None = None,
     ) -> None:
         self.graphql = graphql
         self.settings = settings
         self.database = database
         self._limiter = limiter
+        self.observer = observer or Observer(metrics=False)
 
     @property
     def limiter(self) -> RateLimiter:
@@ -110,14 +119,22 @@ class GraphQLFront:
         request_id = request_id_for(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         REQUEST_ID.set(request_id)
+        entry = RequestLog(request_id, scope["method"], scope["path"])
+        REQUEST_LOG.set(entry)
         header = (b"x-request-id", request_id.encode())
-        started = False
+        started = observed = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
+            nonlocal started, observed
             if message["type"] == "http.response.start":
                 started = True
+                entry.status = message["status"]
                 message = {**message, "headers": [*message.get("headers", ()), header]}
+            elif not message.get("more_body", False) and not observed:
+                # Counted and logged before the client has the whole answer: a scrape or a log
+                # reader that follows a response always sees it.
+                observed = True
+                self.observer.finished(entry)
             await send(message)
 
         try:
@@ -133,6 +150,10 @@ class GraphQLFront:
                 await error_response(504, TIMEOUT.message, TIMEOUT.code)(
                     scope, receive, send_with_id
                 )
+        finally:
+            if not observed:  # no complete response (the client left)
+                observed = True
+                self.observer.finished(entry)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] == "GET" and _is_mutation(Request(scope)):
@@ -204,6 +225,7 @@ class GraphQLFront:
             if not gone.done() or task.uncancel() > 0:
                 raise  # the deadline's or the server's cancellation, not ours
             log.info("request %s cancelled: the client disconnected", REQUEST_ID.get())
+            note_outcome("CANCELLED")
         finally:
             watcher.cancel()
 
@@ -227,10 +249,22 @@ class GraphQLFront:
         if not plan:
             return None
         sql, values, cost = plan  # type: ignore[misc]
+        entry = REQUEST_LOG.get()
+        if entry is not None:
+            entry.path, entry.operation_type = "fast", "query"
+            entry.operation_name = payload.get("operationName") or None
+            entry.viewer_id = str(viewer_id)
         try:
-            return await self._answer(
-                plan_sql=sql, values=values, cost=cost, viewer_id=viewer_id, request=request
-            )
+            if self.observer.tracer is None:
+                return await self._answer(
+                    plan_sql=sql, values=values, cost=cost, viewer_id=viewer_id, request=request
+                )
+            from graphql_api.observability.tracing import operation_span
+
+            with operation_span(self.observer.tracer, "query", payload.get("operationName")):
+                return await self._answer(
+                    plan_sql=sql, values=values, cost=cost, viewer_id=viewer_id, request=request
+                )
         except Exception as exc:  # the database went away, a statement timed out, a bug
             return failure_response(exc)
 
@@ -244,6 +278,7 @@ class GraphQLFront:
             from graphql_api.limits.extension import rate_limited_error
 
             error = rate_limited_error(decision)
+            note_outcome("RATE_LIMITED")
             body = orjson.dumps(
                 {
                     "data": None,

@@ -16,6 +16,7 @@ DEV_SECRET = "dev-insecure-secret-key-not-for-production"
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", DEV_SECRET})
 ENVIRONMENTS = ("development", "production")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
 
 
 class SettingsError(ValueError):
@@ -83,6 +84,12 @@ class Settings:
     database_direct_url: str | None = None
     # Proxies whose X-Forwarded-For is believed (uvicorn's forwarded_allow_ips); None: none.
     forwarded_allow_ips: str | None = None
+    # Observability (README, Observability).
+    metrics: bool | None = None  # None: on in development, off in production
+    metrics_token: str | None = None  # when set, /metrics needs "Authorization: Bearer <it>"
+    log_format: str | None = None  # None: json in production, text in development
+    otel_endpoint: str | None = None  # tracing is set up only when this is set
+    otel_service_name: str = "graphql-api"
 
     @property
     def introspection_enabled(self) -> bool:
@@ -93,12 +100,23 @@ class Settings:
         return (not self.is_production) if self.graphiql is None else self.graphiql
 
     @property
+    def metrics_enabled(self) -> bool:
+        return (not self.is_production) if self.metrics is None else self.metrics
+
+    @property
+    def log_format_in_force(self) -> str:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.is_production else "text"
+
+    @property
     def is_production(self) -> bool:
         return self.environment == "production"
 
     def describe(self) -> str:
         """Every setting for the log, the secret left out and the URL's password hidden."""
-        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "secret_key"}
+        secrets = ("secret_key", "metrics_token")
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in secrets}
         for name in ("database_url", "database_direct_url"):
             if shown[name] is not None:
                 shown[name] = redacted(shown[name])
@@ -139,6 +157,15 @@ class Settings:
             raw = env.get(name)
             if raw is not None and raw.strip():
                 values[key] = _parse_switch(name, raw)
+        if log_format := env.get("LOG_FORMAT", "").strip().lower():
+            values["log_format"] = log_format
+        if token := env.get("METRICS_TOKEN", "").strip():
+            values["metrics_token"] = token
+        # The standard OpenTelemetry variables (the SDK's exporter reads the others itself).
+        if endpoint := env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
+            values["otel_endpoint"] = endpoint
+        if service := env.get("OTEL_SERVICE_NAME", "").strip():
+            values["otel_service_name"] = service
         if origins := env.get("CORS_ORIGINS", "").strip():
             values["cors_origins"] = _parse_origins(origins)
         settings = cls(**values)
@@ -150,6 +177,8 @@ class Settings:
             raise SettingsError(f"ENVIRONMENT must be one of {', '.join(ENVIRONMENTS)}")
         if self.log_level not in LOG_LEVELS:
             raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+        if self.log_format is not None and self.log_format not in LOG_FORMATS:
+            raise SettingsError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
         if self.is_production and (
             self.secret_key.strip().lower() in PLACEHOLDER_SECRETS or len(self.secret_key) < 32
         ):
@@ -219,6 +248,7 @@ _SWITCHES = (
     ("GRAPHIQL", "graphiql"),
     ("LEGACY_GRAPHQL_WS", "legacy_graphql_ws"),
     ("DB_PGBOUNCER", "pgbouncer"),
+    ("METRICS", "metrics"),
 )
 _ON = ("1", "on", "true", "yes")
 _OFF = ("0", "off", "false", "no")

@@ -63,6 +63,7 @@ def test_production_with_a_real_secret() -> None:
         ({"PORT": "70000"}, "PORT"),
         ({"ENVIRONMENT": "staging"}, "ENVIRONMENT"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], message: str) -> None:
@@ -123,6 +124,7 @@ CANDIDATES = (
     "postgresql://u@h:5432/db",
     "/tmp/graphql-api-elsewhere",
     "z" * 40,
+    "json",
 )
 
 
@@ -179,6 +181,12 @@ def test_every_setting_is_used_by_the_server() -> None:
         ({"BATCHING": "true"}, ("batching", True)),
         ({"LEGACY_GRAPHQL_WS": "1"}, ("legacy_graphql_ws", True)),
         ({"FAST_PATH": "off"}, ("fast_path", False)),
+        ({}, ("metrics_enabled", True)),
+        ({"ENVIRONMENT": "production"}, ("metrics_enabled", False)),
+        ({"METRICS": "on", "ENVIRONMENT": "production"}, ("metrics_enabled", True)),
+        ({}, ("log_format_in_force", "text")),
+        ({"ENVIRONMENT": "production"}, ("log_format_in_force", "json")),
+        ({"LOG_FORMAT": "JSON"}, ("log_format_in_force", "json")),
         (
             {"CORS_ORIGINS": "https://app.example.com, http://localhost:5173/"},
             ("cors_origins", ("https://app.example.com", "http://localhost:5173")),

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db.urls import asyncpg_dsn
 from graphql_api.events.loader import Delivery, Event, EventLoader
 from graphql_api.events.publish import CHANNEL
+from graphql_api.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,9 @@ class Subscriber:
             return True
         try:
             self.queue.put_nowait(delivery)
+            metrics.EVENTS_DELIVERED.inc()
         except asyncio.QueueFull:
+            metrics.EVENTS_DROPPED.inc()
             # Policy: drop the subscriber (the client gets an error and can resubscribe and
             # refetch) instead of buffering without bound or silently skipping events.
             self.end(Signal.OVERFLOW)
@@ -163,11 +166,13 @@ class EventHub:
                 raise ListenerUnavailable from None
         subscriber = Subscriber(workspace_id, project_id, viewer_id)
         self.by_workspace.setdefault(workspace_id, set()).add(subscriber)
+        metrics.SUBSCRIBERS.inc()
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         group = self.by_workspace.get(subscriber.workspace_id)
-        if group is not None:
+        if group is not None and subscriber in group:
+            metrics.SUBSCRIBERS.dec()
             group.discard(subscriber)
             if not group:
                 del self.by_workspace[subscriber.workspace_id]
@@ -281,5 +286,6 @@ class EventHub:
                 if conn is not None and not conn.is_closed():
                     conn.terminate()
             self.reconnects += 1
+            metrics.LISTENER_RECONNECTS.inc()
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX_S)

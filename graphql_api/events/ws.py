@@ -16,6 +16,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 
 from graphql_api.auth.tokens import authenticate, expires_at
 from graphql_api.context import Context
+from graphql_api.observability.metrics import WS_CONNECTIONS
 from graphql_api.settings import Settings
 
 
@@ -58,9 +59,11 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def handle(self) -> None:
         self._watchers = [asyncio.create_task(self._ping())]
+        WS_CONNECTIONS.inc()
         try:
             await super().handle()
         finally:
+            WS_CONNECTIONS.dec()
             for watcher in self._watchers:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

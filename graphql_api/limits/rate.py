@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.repositories.rate_limits import RateLimitRepository
 from db.session import DbSession
+from graphql_api.observability.metrics import RATE_LIMITED
 
 
 @dataclass
@@ -93,6 +94,8 @@ class RateLimiter:
         allowed = lease.unspent >= points
         if allowed:
             lease.spent += points
+        else:
+            RATE_LIMITED.inc()
         return Decision(
             allowed=allowed,
             limit=self.budget,

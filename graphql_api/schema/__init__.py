@@ -14,6 +14,7 @@ from graphql_api.context import Context
 from graphql_api.fast.extension import FastPath
 from graphql_api.idempotency import Idempotency
 from graphql_api.limits.extension import Limits
+from graphql_api.observability.extension import observe
 from graphql_api.resolvers import accounts as account_resolvers
 from graphql_api.resolvers import comments as comment_resolvers
 from graphql_api.resolvers import labels as label_resolvers
@@ -181,8 +182,9 @@ class Schema(strawberry.Schema):
         return shape_stream(results, context_value.request_id, production)
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
-    """The schema, configured for a server's settings (the SDL is the same for all)."""
+def build_schema(settings: Settings | None = None, tracer: Any = None) -> strawberry.Schema:
+    """The schema, configured for a server's settings (the SDL is the same for all); with an
+    OpenTelemetry tracer, each operation is a span."""
     settings = settings or Settings()
     return Schema(
         query=Query,
@@ -195,6 +197,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             batching_config={"max_operations": settings.max_batch} if settings.batching else None,
         ),
         extensions=[
+            observe(tracer),  # first: its span encloses the others' work
             StorableStrings,  # strings PostgreSQL cannot hold are a BAD_REQUEST, up front
             Limits,  # it adds the validation rules the caches below key on
             # Factories: the caches themselves are module-level and shared by every request.
