@@ -254,24 +254,20 @@ class GraphQLFront:
             entry.path, entry.operation_type = "fast", "query"
             entry.operation_name = payload.get("operationName") or None
             entry.viewer_id = str(viewer_id)
+        answer = self._answer(sql, values, cost, viewer_id, request)
         try:
             if self.observer.tracer is None:
-                return await self._answer(
-                    plan_sql=sql, values=values, cost=cost, viewer_id=viewer_id, request=request
-                )
+                return await answer
             from graphql_api.observability.tracing import operation_span
 
             with operation_span(self.observer.tracer, "query", payload.get("operationName")):
-                return await self._answer(
-                    plan_sql=sql, values=values, cost=cost, viewer_id=viewer_id, request=request
-                )
+                return await answer
         except Exception as exc:  # the database went away, a statement timed out, a bug
             return failure_response(exc)
 
     async def _answer(
-        self, plan_sql: str, values: Any, cost: Any, viewer_id: Any, request: Request
+        self, sql: str, values: Any, cost: Any, viewer_id: Any, request: Request
     ) -> Response:
-        sql = plan_sql
         decision = await self.limiter.charge(f"user:{viewer_id}", cost.points)
         extensions = orjson.dumps({"cost": cost.as_extension()})
         if not decision.allowed:
