@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench.operations import LIMIT_M1, LIMIT_Q1, LIMIT_Q2, LIMIT_Q3
+from bench.operations import LIMIT_M1, LIMIT_Q1, LIMIT_Q1C, LIMIT_Q2, LIMIT_Q3
 from db.ids import uuid7
 from db.urls import asyncpg_dsn
 from graphql_api.database import keep_session
@@ -41,6 +41,8 @@ async def graphql(request: Request) -> Response:
     async with pool.acquire() as conn:
         if name == "Board":
             result = await conn.fetchval(LIMIT_Q1, _uuid(variables["id"]))
+        elif name == "BoardCounts":
+            result = await conn.fetchval(LIMIT_Q1C, _uuid(variables["id"]))
         elif name == "Task":
             result = await conn.fetchval(LIMIT_Q2, _uuid(variables["id"]), variables["id"])
         elif name == "Deep":
@@ -70,7 +72,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         min_size=2,
         max_size=10,
         reset=keep_session,  # as the server's read pool: no reset statement per request
-        # Its four statements are fixed: planned once (the default re-plans Q1 per execution).
+        # Its statements are fixed: planned once (the default re-plans Q1 per execution).
         server_settings={"plan_cache_mode": "force_generic_plan"},
     )
     yield

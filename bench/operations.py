@@ -31,6 +31,26 @@ query Board($id: ID!) {
   }
 }"""
 
+# The README's board: by priority, with the column's size and whether more follow (issue 17:
+# totalCount reads the task counters, hasNextPage one extra row, so neither grows with the project).
+Q1C_BOARD_COUNTS = """
+query BoardCounts($id: ID!) {
+  node(id: $id) {
+    ... on Project {
+      tasks(first: 50, orderBy: {field: PRIORITY, direction: DESC}) {
+        totalCount
+        pageInfo { hasNextPage }
+        nodes {
+          identifier title status priority dueAt
+          assignee { displayName }
+          labels { name color }
+          comments { totalCount }
+        }
+      }
+    }
+  }
+}"""
+
 Q2_TASK = """
 query Task($id: ID!) {
   node(id: $id) {
@@ -86,6 +106,26 @@ FROM (
   FROM tasks t JOIN projects p ON p.id = t.project_id
   WHERE t.project_id = $1 AND t.deleted_at IS NULL
   ORDER BY t.created_at, t.id LIMIT {BOARD_PAGE}
+) b"""
+
+LIMIT_Q1C = f"""
+SELECT json_build_object('data', json_build_object('node', json_build_object('tasks',
+  json_build_object(
+    'totalCount', (SELECT coalesce(sum(c.count), 0) FROM project_task_counts c
+                   WHERE c.project_id = $1 AND NOT c.deleted),
+    'pageInfo', json_build_object('hasNextPage', count(*) > {BOARD_PAGE}),
+    'nodes', coalesce(json_agg(b.obj ORDER BY b.n) FILTER (WHERE b.n <= {BOARD_PAGE}), '[]')))))::text
+FROM (
+  SELECT row_number() OVER (ORDER BY t.priority DESC, t.id DESC) AS n, json_build_object(
+    'identifier', p.key || '-' || t.number, 'title', t.title, 'status', t.status,
+    'priority', t.priority, 'dueAt', t.due_at,
+    'assignee', {_USER.format(col="t.assignee_id")},
+    'labels', {_LABELS},
+    'comments', json_build_object('totalCount',
+      (SELECT count(*) FROM comments c WHERE c.task_id = t.id AND c.deleted_at IS NULL))) AS obj
+  FROM tasks t JOIN projects p ON p.id = t.project_id
+  WHERE t.project_id = $1 AND t.deleted_at IS NULL
+  ORDER BY t.priority DESC, t.id DESC LIMIT {BOARD_PAGE + 1}
 ) b"""
 
 LIMIT_Q2 = f"""

@@ -24,7 +24,14 @@ import orjson
 import psutil
 
 from bench import wrk
-from bench.operations import M1_CREATE, Q1_BOARD, Q2_TASK, Q3_DEEP, own_statement
+from bench.operations import (
+    M1_CREATE,
+    Q1_BOARD,
+    Q1C_BOARD_COUNTS,
+    Q2_TASK,
+    Q3_DEEP,
+    own_statement,
+)
 from db.embedded import EmbeddedPostgres, default_data_dir
 from db.migrations import run_sync
 from db.urls import asyncpg_dsn
@@ -86,6 +93,11 @@ def operations(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "Q1 board": {
             "query": Q1_BOARD,
             "operationName": "Board",
+            "variables": {"id": data["project"]},
+        },
+        "Q1c board+counts": {
+            "query": Q1C_BOARD_COUNTS,
+            "operationName": "BoardCounts",
             "variables": {"id": data["project"]},
         },
         "Q2 node(id)": {
@@ -189,7 +201,12 @@ def main() -> int:
         "--seconds", type=int, default=4, help="per round, operation and endpoint (4)"
     )
     parser.add_argument("--rounds", type=int, default=5, help="alternating server/limit rounds (5)")
-    parser.add_argument("--tasks", type=int, default=100_000, help="data set size when seeding")
+    parser.add_argument(
+        "--tasks",
+        type=int,
+        default=100_000,
+        help="data set size (tasks); each size has its own embedded PostgreSQL folder",
+    )
     parser.add_argument("--only", help="comma-separated operation prefixes, e.g. Q1,Q2")
     parser.add_argument(
         "--pgbouncer",
@@ -197,15 +214,43 @@ def main() -> int:
         help="the server through PgBouncer in transaction mode (started here, Debian's "
         "pgbouncer); the limit endpoint stays direct",
     )
+    parser.add_argument(
+        "--sizes",
+        help="comma-separated data set sizes, e.g. 100000,1000000: the whole run at each (an "
+        "embedded PostgreSQL per size, each kept for later runs), then p50 and req/s side by side",
+    )
     args = parser.parse_args()
     os.environ.setdefault("BENCH_SECRET", secrets.token_urlsafe(32))
+    if not args.sizes:
+        return 0 if _bench_size(args) else 1
+    if os.environ.get("DATABASE_URL"):
+        parser.error("--sizes needs the embedded PostgreSQL (one database holds one data set)")
+    reports = {}
+    for size in [int(n) for n in args.sizes.split(",")]:
+        args.tasks = size
+        report = _bench_size(args)
+        if report is None:
+            return 1
+        reports[size] = report
+    write_size_axis(reports)
+    return 0
 
+
+def data_dir(tasks: int) -> Path:
+    """One embedded PostgreSQL per data set size, so every size stays seeded for later runs
+    (100,000 tasks keeps the historical folder)."""
+    given = os.environ.get("BENCH_DATA_DIR")
+    if given:
+        return Path(given) if tasks == 100_000 else Path(f"{given}-{tasks}")
+    base = default_data_dir().parent / "bench-pgdata"
+    return base if tasks == 100_000 else base.with_name(f"bench-pgdata-{tasks}")
+
+
+def _bench_size(args: argparse.Namespace) -> dict[str, Any] | None:
     embedded = None
     url = os.environ.get("DATABASE_URL")
     if not url:
-        embedded = EmbeddedPostgres(
-            Path(os.environ.get("BENCH_DATA_DIR", default_data_dir().parent / "bench-pgdata"))
-        )
+        embedded = EmbeddedPostgres(data_dir(args.tasks))
         url = embedded.start()
     try:
         run_sync(url, "upgrade", "head")
@@ -215,7 +260,7 @@ def main() -> int:
             embedded.stop()
 
 
-def _bench_sync(url: str, args: argparse.Namespace) -> int:
+def _bench_sync(url: str, args: argparse.Namespace) -> dict[str, Any] | None:
     if not args.pgbouncer:
         return _bench_server(url, url, {}, args)
     from bench.pgbouncer import pgbouncer
@@ -230,7 +275,7 @@ def _bench_sync(url: str, args: argparse.Namespace) -> int:
 
 def _bench_server(
     url: str, server_database_url: str, server_env: dict[str, str], args: argparse.Namespace
-) -> int:
+) -> dict[str, Any] | None:
     data = asyncio.run(ensure_data(url, args.tasks))
     ops = operations(data)
     if args.only:
@@ -342,7 +387,7 @@ def _bench_server(
         "memory": memory,
     }
     write_report(report)
-    return 0
+    return report
 
 
 def measure(
@@ -429,6 +474,32 @@ def write_report(report: dict[str, Any]) -> None:
     ]
     (RESULTS / f"{stamp}.md").write_text("\n".join(lines) + "\n")
     (RESULTS / "latest.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def write_size_axis(reports: dict[int, dict[str, Any]]) -> None:
+    """Each operation at each data set size: p50 and req/s, and the p50 of the largest size
+    over the smallest's (the target for the board: at most 1.3)."""
+    sizes = sorted(reports)
+    names = list(reports[sizes[0]]["operations"])
+    head = " | ".join(f"p50 ms @{n:,} | req/s @{n:,}" for n in sizes)
+    lines = [
+        f"# Data set sizes {reports[sizes[-1]]['at']}",
+        "",
+        f"| operation | {head} | p50 ratio {sizes[-1]:,} / {sizes[0]:,} |",
+        "| --- |" + " ---: |" * (2 * len(sizes) + 1),
+    ]
+    for name in names:
+        rows = [reports[n]["operations"][name]["server"] for n in sizes]
+        cells = " | ".join(f"{r['p50_ms']:.2f} | {r['rps']:.0f}" for r in rows)
+        ratio = rows[-1]["p50_ms"] / max(rows[0]["p50_ms"], 0.001)
+        lines.append(f"| {name} | {cells} | {ratio:.2f} |")
+    stamp = reports[sizes[-1]]["at"].replace(":", "").replace("-", "")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{stamp}-sizes.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{stamp}-sizes.json").write_bytes(
+        orjson.dumps({str(n): reports[n] for n in sizes}, option=orjson.OPT_INDENT_2)
+    )
     print("\n".join(lines))
 
 

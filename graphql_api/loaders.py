@@ -108,10 +108,12 @@ class Loaders:
         wrap: Callable[[Any], T],
         filter_key: Hashable = (),
         with_page: bool = True,
+        count: Callable[[Any, list[Any]], Awaitable[list[int]]] | None = None,
     ) -> Connection[T]:
         """A nested connection (e.g. each workspace's members), batched over all the parents
         that ask for the same page arguments: one statement for the pages, one for the counts.
-        `with_page=False` (only totalCount was selected) skips the pages."""
+        `with_page=False` (only totalCount was selected) skips the pages. `count(repository,
+        parent_ids)` replaces the counting of `statement`'s rows (task counters)."""
         args = args.validated()
         ctx = self.ctx
 
@@ -133,6 +135,8 @@ class Loaders:
 
             async def load_counts(ids: list[Any]) -> list[int]:
                 r = repo()
+                if count is not None:
+                    return await count(r, ids)
                 return await r.count_many(statement(r), parent, ids)
 
             counts = self._counts[count_key] = DataLoader(load_fn=load_counts)

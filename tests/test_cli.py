@@ -129,5 +129,17 @@ def test_seed_bulk_through_copy(
         " JOIN tasks t ON t.id = tl.task_id WHERE l.workspace_id <> t.workspace_id",
     )
     assert leaks[0]["n"] == 0
+    # COPY goes through the triggers: the task counters equal the counted tasks.
+    drift = fetch(
+        fresh_database_url,
+        "SELECT count(*) AS n FROM (SELECT project_id, status, deleted_at IS NOT NULL AS deleted,"
+        " count(*) AS count FROM tasks GROUP BY 1, 2, 3) t"
+        " FULL JOIN (SELECT * FROM project_task_counts WHERE count <> 0) c"
+        " USING (project_id, status, deleted) WHERE t.count IS DISTINCT FROM c.count",
+    )
+    assert drift[0]["n"] == 0
+    assert (
+        fetch(fresh_database_url, "SELECT sum(count) AS n FROM project_task_counts")[0]["n"] == 250
+    )
     code, _, err = run(capsys, "seed", "--tasks", "10")
     assert code == 1 and "exists already" in err

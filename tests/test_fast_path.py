@@ -8,6 +8,7 @@ path claims must really have been answered by one statement.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -248,6 +249,17 @@ def corpus(w: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:
         {"status": []},
     ):
         ops.append((board, {"id": w["web"]["id"], "filter": f}, True))
+    # Board columns: totalCount from the task counters (the deleted task of WEB is not counted).
+    by_priority = {"field": "PRIORITY", "direction": "DESC"}
+    for project_key in ("old", "web"):
+        for f in (
+            {},
+            {"status": ["TODO", "IN_PROGRESS"]},
+            {"status": ["DONE"]},
+            {"status": ["TODO"], "search": "login"},
+        ):
+            variables = {"id": w[project_key]["id"], "first": 50, "order": by_priority}
+            ops.append((board, {**variables, "filter": f}, True))
     return ops
 
 
@@ -351,3 +363,28 @@ async def test_a_repeated_query_is_answered_from_its_plan(
     assert (await api.ok(query, {"id": w["t1"]["id"]}, outsider.token))["node"] is None
     bad = await api.post(query, {"id": w["t1"]["id"]}, w["mate"].token + "x")
     assert bad["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+BOARD = """query($id: ID!, $filter: TaskFilter) { node(id: $id) { ... on Project {
+  tasks(first: 5, orderBy: {field: PRIORITY, direction: DESC}, filter: $filter) { %s } } } }"""
+PAGE = "pageInfo { hasNextPage hasPreviousPage endCursor } nodes { identifier status }"
+# The only count the fast path's statement may hold: over the page's rows (size + 1 fetched).
+COUNT_OF_PAGE = re.compile(r"count\(\*\) > 5\b")
+
+
+@pytest.mark.parametrize("fast", [True, False])
+async def test_board_counts_read_the_counters_and_pages_count_nothing(
+    api: Api, resolver_api: Api, db: DbSession, sql_counter: SqlCounter, fast: bool
+) -> None:
+    w = await world(api, db)
+    path = api if fast else resolver_api
+    columns = {"status": ["TODO", "IN_PROGRESS"]}
+    for selection, counted in (("totalCount " + PAGE, True), (PAGE, False), ("totalCount", True)):
+        sql_counter.reset()
+        body = await path.post(
+            BOARD % selection, {"id": w["old"]["id"], "filter": columns}, w["owner"].token
+        )
+        assert "errors" not in body, body
+        sql = "\n".join(sql_counter.statements)
+        assert ("FROM project_task_counts" in sql) == counted, sql
+        assert "count(" not in COUNT_OF_PAGE.sub("", sql), sql  # no count(*) scan of tasks

@@ -8,6 +8,7 @@ from db.models.idempotency_key import IdempotencyKey
 from db.models.label import Label
 from db.models.login_throttle import LoginThrottle
 from db.models.project import Project
+from db.models.project_task_count import ProjectTaskCount
 from db.models.rate_limit import RateLimit
 from db.models.refresh_token import RefreshToken
 from db.models.task import Task, TaskLabel
@@ -23,6 +24,7 @@ __all__ = [
     "LoginThrottle",
     "Membership",
     "Project",
+    "ProjectTaskCount",
     "RateLimit",
     "RefreshToken",
     "Role",

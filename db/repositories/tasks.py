@@ -28,6 +28,11 @@ from db.ids import uuid7
 from db.models import Label, Membership, Project, Role, Task, TaskLabel, TaskStatus
 from db.repositories.base import Repository
 from db.repositories.keyset import KeysetOrder, SortKey
+from db.repositories.task_counts import (
+    answered_by_counters,
+    counters_by_project,
+    counters_total,
+)
 
 _ORDER_COLUMNS = {
     "CREATED_AT": (Task.created_at, "created_at", False),
@@ -118,6 +123,26 @@ class TaskRepository(Repository[Task]):
             query = func.websearch_to_tsquery(literal("english", REGCONFIG), f.search)
             stmt = stmt.where(Task.search_vector.op("@@")(query))
         return stmt
+
+    def total_in_project(self, f: TaskFilter, project_id: Any) -> Select[Any]:
+        """A scalar statement: how many tasks of the project `filtered(f)` returns. Summed from
+        the project's counters when the filter allows, else counted. The compiled fast path
+        embeds it; `count_in_projects` is its batched twin for the resolvers."""
+        if answered_by_counters(f):
+            return counters_total(f, self.scope, project_id)
+        tasks = self.filtered(f).where(Task.project_id == project_id).subquery()
+        return select(func.count()).select_from(tasks)
+
+    async def count_in_projects(self, f: TaskFilter, project_ids: Sequence[uuid.UUID]) -> list[int]:
+        """How many tasks each project has under `filtered(f)`, in one statement, in the order
+        of `project_ids`: from the counters when the filter allows, else counted."""
+        if not answered_by_counters(f):
+            return await self.count_many(self.filtered(f), Task.project_id, project_ids)
+        if not project_ids:
+            return []
+        rows = await self.db.execute(counters_by_project(f, self.scope, set(project_ids)))
+        totals: dict[uuid.UUID, int] = {pid: int(n) for pid, n in rows.all()}  # type: ignore[misc]
+        return [totals.get(pid, 0) for pid in project_ids]
 
     @staticmethod
     def labels_select() -> Select[Any]:

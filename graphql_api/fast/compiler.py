@@ -335,11 +335,12 @@ class Compiler:
         order = TASK_ORDERS[
             (field.value if field else "CREATED_AT", bool(direction and direction.value == "DESC"))
         ]
-        stmt = (
-            TaskRepository(self.db).filtered(f).where(Task.project_id == _ref(project_alias, "id"))
-        )
+        repo = TaskRepository(self.db)
+        project_id = _ref(project_alias, "id")
+        stmt = repo.filtered(f).where(Task.project_id == project_id)
         page = PageArgs(args["first"], args["after"], args["last"], args["before"])
-        return self.connection("Task", stmt, order, page, sel)
+        total = repo.total_in_project(f, project_id)
+        return self.connection("Task", stmt, order, page, sel, total)
 
     # -- connections -------------------------------------------------------------------------
     def connection(
@@ -349,7 +350,10 @@ class Compiler:
         order: KeysetOrder,
         args: PageArgs,
         selections: list[SelectionNode],
+        total: Select[Any] | None = None,
     ) -> str:
+        """`total` is the repository's scalar statement for totalCount when it has one (task
+        counters); otherwise the rows of `stmt` are counted."""
         try:
             args = args.validated()
             paginated = paginate_statement(stmt, order, args)
@@ -372,8 +376,11 @@ class Compiler:
             if name == "__typename":
                 pairs.append((key, quote(f"{node_type}Connection")))
             elif name == "totalCount":
-                inner = self.params.embed(stmt)
-                pairs.append((key, f"(SELECT count(*) FROM ({inner}) AS c)"))
+                if total is not None:
+                    pairs.append((key, f"({self.params.embed(total)})"))
+                else:
+                    inner = self.params.embed(stmt)
+                    pairs.append((key, f"(SELECT count(*) FROM ({inner}) AS c)"))
             elif name == "nodes":
                 uses_rows = True
                 obj = self.object(node_type, x, sub)

@@ -321,6 +321,7 @@ class Project(Node):
             wrap=Task.from_model,
             filter_key=f,
             with_page=page_requested(info),
+            count=lambda r, ids: r.count_in_projects(f, ids),
         )
 
 
