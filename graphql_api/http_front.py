@@ -219,15 +219,15 @@ class GraphQLFront:
         if isinstance(resolved, Response):
             await resolved(scope, receive, send)
             return
-        if resolved is not payload:  # a document sent by id: the executor gets it in full
-            payload, body = resolved, orjson.dumps(resolved)
+        by_id = resolved is not payload  # a document sent by id: filled in
+        payload = resolved
         if self.settings.fast_path and isinstance(payload, dict):
             # A cached plan is one bounded statement: answered without watching the client.
             response = await self.answer_from_plan(request, payload)
             if response is not None:
                 await response(scope, receive, send)
                 return
-        await self.execute(scope, receive, send, body)
+        await self.execute(scope, receive, send, orjson.dumps(payload) if by_id else body)
 
     async def execute(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
         """The executor, cancelled if the client disconnects first: its statement stops, its
