@@ -189,3 +189,24 @@ async def test_limits_and_authorization_apply_to_documents_by_id(
         assert theirs.json()["data"] == {"node": None}
         anonymous = await send(http, {"documentId": "project", "variables": {"id": proj["id"]}})
         assert error_codes(anonymous.json()) == ["UNAUTHENTICATED"]
+
+
+async def test_a_document_by_id_is_parsed_once_per_process(connection: AsyncConnection) -> None:
+    from strawberry.extensions.parser_cache import _get_parse_cache
+
+    from graphql_api.documents.parsed import pinned
+
+    document = "query Parsed { viewer { displayName email } }"
+    parser = _get_parse_cache(1024)  # strawberry's shared parser cache (graphql_api/schema)
+    async with joined_client(connection, fast_path=False) as http:
+        me = await Api(http).register("parsed")
+        await send(http, {"query": document, "extensions": apq(document)}, me.token)
+        node = pinned(document)
+        assert node is not None  # parsed when it was registered
+        before = parser.cache_info()
+        for _ in range(3):
+            by_hash = await send(http, {"extensions": apq(document)}, me.token)
+            assert by_hash.json()["data"]["viewer"]["displayName"] == "parsed"
+        # Neither parsed nor even looked up in the text-keyed cache: the node kept with it.
+        assert parser.cache_info()[:2] == before[:2]
+        assert pinned(document) is node

@@ -12,6 +12,7 @@ from typing import Any
 from db.repositories.persisted_documents import PersistedDocumentRepository
 from db.session import DbSession
 from graphql_api.database import Database
+from graphql_api.documents.parsed import pin
 from graphql_api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class DocumentStore:
         self._remember(document_id, Stored(document, trusted=False))
 
     def _remember(self, document_id: str, stored: Stored) -> None:
+        pin(stored.document, self.settings.max_tokens)
         self.cache[document_id] = stored
         if len(self.cache) > self.size:
             self.cache.popitem(last=False)
