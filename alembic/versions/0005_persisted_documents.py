@@ -1,7 +1,7 @@
 """Persisted documents: GraphQL documents sent by id (APQ and trusted manifests).
 
 Revision ID: 0004
-Revises: 0003
+Revises: 0004c
 Create Date: 2026-12-01 10:00:00+00:00
 """
 
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004c"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
