@@ -1,6 +1,6 @@
 """Persisted documents: GraphQL documents sent by id (APQ and trusted manifests).
 
-Revision ID: 0004
+Revision ID: 0005
 Revises: 0004c
 Create Date: 2026-12-01 10:00:00+00:00
 """
