@@ -4,7 +4,18 @@ the harness and the budget tests alike)."""
 
 from __future__ import annotations
 
+import hashlib
+from typing import Any
+
 BOARD_PAGE = 50
+
+
+def by_hash(body: dict[str, Any]) -> dict[str, Any]:
+    """The same request as Apollo's persisted-queries link sends it once registered: the
+    document's SHA-256 instead of the document."""
+    sha = hashlib.sha256(body["query"].encode()).hexdigest()
+    hashed = {k: v for k, v in body.items() if k != "query"}
+    return {**hashed, "extensions": {"persistedQuery": {"version": 1, "sha256Hash": sha}}}
 
 
 def own_statement(sql: str) -> bool:

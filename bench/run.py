@@ -30,6 +30,7 @@ from bench.operations import (
     Q1C_BOARD_COUNTS,
     Q2_TASK,
     Q3_DEEP,
+    by_hash,
     own_statement,
 )
 from db.embedded import EmbeddedPostgres, default_data_dir
@@ -89,22 +90,19 @@ async def ensure_data(url: str, tasks: int) -> dict[str, Any]:
 
 
 def operations(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    board = {"query": Q1_BOARD, "operationName": "Board", "variables": {"id": data["project"]}}
+    task = {"query": Q2_TASK, "operationName": "Task", "variables": {"id": data["task"]}}
     return {
-        "Q1 board": {
-            "query": Q1_BOARD,
-            "operationName": "Board",
-            "variables": {"id": data["project"]},
-        },
+        "Q1 board": board,
+        # The same operations by hash (APQ), registered before the measurements (register()).
+        "Q1H board by hash": by_hash(board),
         "Q1c board+counts": {
             "query": Q1C_BOARD_COUNTS,
             "operationName": "BoardCounts",
             "variables": {"id": data["project"]},
         },
-        "Q2 node(id)": {
-            "query": Q2_TASK,
-            "operationName": "Task",
-            "variables": {"id": data["task"]},
-        },
+        "Q2 node(id)": task,
+        "Q2H node(id) by hash": by_hash(task),
         "Q3 deep": {"query": Q3_DEEP, "operationName": "Deep", "variables": {"slug": data["slug"]}},
         "M1 createTask": {
             "query": M1_CREATE,
@@ -118,6 +116,25 @@ def operations(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
             },
         },
     }
+
+
+def register(server_url: str, token: str, ops: dict[str, dict[str, Any]]) -> None:
+    """Registers the documents of the operations sent by hash, as Apollo's link does after its
+    first PersistedQueryNotFound: the hash with the document."""
+    documents = {Q1_BOARD, Q2_TASK, Q3_DEEP}
+    for body in ops.values():
+        if "extensions" not in body:
+            continue
+        sha = body["extensions"]["persistedQuery"]["sha256Hash"]
+        query = next(
+            d
+            for d in documents
+            if by_hash({"query": d})["extensions"]["persistedQuery"]["sha256Hash"] == sha
+        )
+        r = httpx.post(
+            server_url, json={**body, "query": query}, headers={"authorization": f"Bearer {token}"}
+        )
+        assert "errors" not in r.json(), r.text
 
 
 def start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -338,6 +355,7 @@ def _bench_server(
             },
         ).json()
         token = login["data"]["login"]["accessToken"]
+        register(server_url, token, ops)
         agreement = {}
         for name, body in ops.items():
             mine = httpx.post(

@@ -1,4 +1,4 @@
-"""`graphql-api serve | migrate | export-schema | schema-check | seed`."""
+"""`graphql-api serve | migrate | export-schema | schema-check | documents | seed`."""
 
 from __future__ import annotations
 
@@ -71,6 +71,17 @@ def _parser() -> argparse.ArgumentParser:
         help="the older SDL (default: schema.graphql)",
     )
     check.set_defaults(handler=cmd_schema_check)
+
+    documents = sub.add_parser("documents", help="trusted documents (persisted operations)")
+    dsub = documents.add_subparsers(dest="action", required=True)
+    imp = dsub.add_parser(
+        "import",
+        help="check a frontend's manifest against the schema and its limits, then store its "
+        "operations as trusted; exit 1 (importing nothing) if any would be refused",
+    )
+    imp.add_argument("manifest", type=Path, help="persisted-documents.json or the like")
+    imp.add_argument("--check", action="store_true", help="only check, import nothing")
+    documents.set_defaults(handler=cmd_documents)
 
     seed = sub.add_parser("seed", help="load demo or benchmark data")
     group = seed.add_mutually_exclusive_group(required=True)
@@ -269,6 +280,38 @@ def cmd_schema_check(args: argparse.Namespace) -> int:
         print(f"DANGEROUS {d.type.name}: {d.description}")
     print(f"{len(breaking)} breaking, {len(dangerous)} dangerous change(s) against {args.against}")
     return 1 if breaking else 0
+
+
+def cmd_documents(args: argparse.Namespace) -> int:
+    from graphql_api.documents.manifest import (
+        ManifestError,
+        check_manifest,
+        import_trusted,
+        read_manifest,
+    )
+    from graphql_api.schema import schema
+
+    settings = load_settings()
+    try:
+        documents = read_manifest(args.manifest)
+    except ManifestError as exc:
+        raise CliError(str(exc)) from None
+    refused = check_manifest(documents, schema._schema, settings)
+    for document_id, problems in refused.items():
+        for problem in problems:
+            print(f"{document_id}: {problem}", file=sys.stderr)
+    if refused:
+        raise CliError(
+            f"{len(refused)} of {len(documents)} document(s) in {args.manifest} would be "
+            "refused; nothing imported"
+        )
+    if args.check:
+        print(f"{len(documents)} document(s) in {args.manifest} are valid")
+        return 0
+    with database_url(settings) as url:
+        count = asyncio.run(import_trusted(url, documents))
+    print(f"imported {count} trusted document(s) from {args.manifest}")
+    return 0
 
 
 def cmd_seed(args: argparse.Namespace) -> int:

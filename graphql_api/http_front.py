@@ -13,6 +13,7 @@ import re
 import uuid
 from contextvars import ContextVar
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from graphql import GraphQLError, OperationType, parse
@@ -23,6 +24,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graphql_api.auth.tokens import authenticate
 from graphql_api.database import Database
+from graphql_api.documents.requests import DocumentRequests, Refusal
+from graphql_api.documents.store import DocumentStore
 from graphql_api.failures import INTERNAL, TIMEOUT, classify
 from graphql_api.fast.plans import PLANS, plan_key
 from graphql_api.limits.rate import RateLimiter
@@ -106,6 +109,9 @@ class GraphQLFront:
         self.database = database
         self._limiter = limiter
         self.observer = observer or Observer(metrics=False)
+        # Documents sent by id (README, Persisted documents).
+        self.documents = DocumentStore(database, settings)
+        self.document_requests = DocumentRequests(self.documents, settings, _schema_of(graphql))
 
     @property
     def limiter(self) -> RateLimiter:
@@ -156,6 +162,12 @@ class GraphQLFront:
                 self.observer.finished(entry)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "GET":
+            resolved = await self._resolve_get(scope)
+            if isinstance(resolved, Response):
+                await resolved(scope, receive, send)
+                return
+            scope = resolved
         if scope["method"] == "GET" and _is_mutation(Request(scope)):
             # GET must be safe: a link or an <img> cannot be allowed to change anything.
             await error_response(
@@ -203,13 +215,19 @@ class GraphQLFront:
                 "BAD_REQUEST",
             )(scope, receive, send)
             return
+        resolved = await self._resolve_post(payload)
+        if isinstance(resolved, Response):
+            await resolved(scope, receive, send)
+            return
+        by_id = resolved is not payload  # a document sent by id: filled in
+        payload = resolved
         if self.settings.fast_path and isinstance(payload, dict):
             # A cached plan is one bounded statement: answered without watching the client.
             response = await self.answer_from_plan(request, payload)
             if response is not None:
                 await response(scope, receive, send)
                 return
-        await self.execute(scope, receive, send, body)
+        await self.execute(scope, receive, send, orjson.dumps(payload) if by_id else body)
 
     async def execute(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
         """The executor, cancelled if the client disconnects first: its statement stops, its
@@ -228,6 +246,49 @@ class GraphQLFront:
             note_outcome("CANCELLED")
         finally:
             watcher.cancel()
+
+    async def _resolve_post(self, payload: Any) -> Any:
+        """The payload with the documents sent by id filled in (each of a batch), or the
+        response refusing it."""
+        try:
+            if isinstance(payload, dict):
+                return _refused(await self.document_requests.resolve(payload))
+            items = [
+                _refused(await self.document_requests.resolve(item))
+                if isinstance(item, dict)
+                else item
+                for item in payload
+            ]
+        except Exception as exc:  # the database is unreachable
+            return failure_response(exc)
+        for item in items:
+            if isinstance(item, Response):
+                return item
+        changed = any(new is not old for new, old in zip(items, payload, strict=True))
+        return items if changed else payload
+
+    async def _resolve_get(self, scope: Scope) -> Scope | Response:
+        """A GET naming its document by id (Apollo's `useGETForHashedQueries` sends
+        `?extensions={"persistedQuery":...}`): the same request with `query` filled in."""
+        params = dict(Request(scope).query_params)
+        if not ({"extensions", "documentId", "doc_id"} & params.keys()):
+            return scope
+        payload: dict[str, Any] = dict(params)
+        if "extensions" in params:
+            try:
+                payload["extensions"] = orjson.loads(params["extensions"])
+            except orjson.JSONDecodeError:
+                return error_response(400, "extensions must be a JSON object", "BAD_REQUEST")
+        try:
+            resolved = _refused(await self.document_requests.resolve(payload))
+        except Exception as exc:  # the database is unreachable
+            return failure_response(exc)
+        if isinstance(resolved, Response):
+            return resolved
+        if resolved.get("query") == params.get("query"):
+            return scope
+        params["query"] = resolved["query"]
+        return {**scope, "query_string": urlencode(params).encode()}
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         await error_response(
@@ -296,6 +357,22 @@ class GraphQLFront:
             media_type="application/json",
             headers=decision.headers(),
         )
+
+
+def _schema_of(graphql: ASGIApp) -> Any:
+    """The graphql-core schema the app executes against (the default one for a bare app)."""
+    schema = getattr(graphql, "schema", None)
+    if schema is not None:
+        return schema._schema
+    from graphql_api.schema import schema as default
+
+    return default._schema
+
+
+def _refused(resolved: dict[str, Any] | Refusal) -> dict[str, Any] | Response:
+    if not isinstance(resolved, Refusal):
+        return resolved
+    return error_response(resolved.status, resolved.message, resolved.code)
 
 
 def _is_mutation(request: Request) -> bool:

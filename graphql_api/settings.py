@@ -17,6 +17,7 @@ PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", DEV_SECR
 ENVIRONMENTS = ("development", "production")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("text", "json")
+TRUSTED_DOCUMENTS = ("off", "only")
 
 
 class SettingsError(ValueError):
@@ -78,6 +79,10 @@ class Settings:
     legacy_graphql_ws: bool = False
     # How long a mutation's Idempotency-Key answers retries with the first outcome.
     idempotency_key_ttl_s: int = 86_400
+    # Persisted documents (README, Persisted documents): how many APQ-registered documents the
+    # table keeps (least recently used evicted first), and whether only trusted ones are run.
+    apq_max_documents: int = 10_000
+    trusted_documents: str = "off"
     # Behind PgBouncer in transaction mode (README, PgBouncer): no prepared statements kept,
     # timeouts per transaction; LISTEN and migrations need a session, so they take the direct URL.
     pgbouncer: bool = False
@@ -159,6 +164,8 @@ class Settings:
                 values[key] = _parse_switch(name, raw)
         if log_format := env.get("LOG_FORMAT", "").strip().lower():
             values["log_format"] = log_format
+        if trusted := env.get("TRUSTED_DOCUMENTS", "").strip().lower():
+            values["trusted_documents"] = trusted
         if token := env.get("METRICS_TOKEN", "").strip():
             values["metrics_token"] = token
         # The standard OpenTelemetry variables (the SDK's exporter reads the others itself).
@@ -202,6 +209,10 @@ class Settings:
                 "DB_REPLICA_MAX_LAG_SECONDS must be > 0, "
                 "and DB_READ_YOUR_WRITES_SECONDS at least as long"
             )
+        if self.trusted_documents not in TRUSTED_DOCUMENTS:
+            raise SettingsError(f"TRUSTED_DOCUMENTS must be one of {', '.join(TRUSTED_DOCUMENTS)}")
+        if self.apq_max_documents < 0:
+            raise SettingsError("APQ_MAX_DOCUMENTS must be >= 0")
         if self.idempotency_key_ttl_s < 1:
             raise SettingsError("IDEMPOTENCY_KEY_TTL_SECONDS must be at least 1")
 
@@ -238,6 +249,7 @@ _NUMERIC: tuple[tuple[str, str, type], ...] = (
     ("WS_INIT_TIMEOUT_SECONDS", "ws_init_timeout_s", float),
     ("WS_PING_INTERVAL_SECONDS", "ws_ping_interval_s", float),
     ("IDEMPOTENCY_KEY_TTL_SECONDS", "idempotency_key_ttl_s", int),
+    ("APQ_MAX_DOCUMENTS", "apq_max_documents", int),
     ("DB_REPLICA_MAX_LAG_SECONDS", "replica_max_lag_s", float),
     ("DB_READ_YOUR_WRITES_SECONDS", "read_your_writes_s", float),
 )

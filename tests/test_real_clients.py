@@ -164,3 +164,33 @@ async def test_graphiql_in_chromium_works_offline(fresh_database_url: str) -> No
     assert seen["readme"]["actor"] == {"displayName": "realclient"}
     for shot in ("graphiql-query.png", "graphiql-subscription.png"):
         assert (out / shot).stat().st_size > 20_000, shot
+
+
+async def test_apollo_persisted_query_link_registers_then_sends_only_the_hash(
+    fresh_database_url: str,
+) -> None:
+    with serving(fresh_database_url) as host:
+        seen = run_client("apollo_apq.mjs", {"host": host, "email": "apq@example.test"})
+    me = {"viewer": {"__typename": "User", "displayName": "APQ User"}}
+    assert seen["first"] == seen["second"] == me
+    # The first: by hash only over GET, PersistedQueryNotFound, then the document with its hash.
+    first = seen["firstRequests"]
+    assert [(r["method"], r["hasDocument"]) for r in first] == [("GET", False), ("POST", True)]
+    assert first[0]["hash"] == first[1]["hash"] and len(first[0]["hash"]) == 64
+    # The second: the hash alone, answered.
+    assert [(r["method"], r["hasDocument"]) for r in seen["secondRequests"]] == [("GET", False)]
+    assert seen["secondRequests"][0]["hash"] == first[0]["hash"]
+    rows = await fetch_rows(fresh_database_url, "SELECT id, trusted FROM persisted_documents")
+    assert [(r["id"], r["trusted"]) for r in rows] == [(first[0]["hash"], False)]
+
+
+async def fetch_rows(url: str, sql: str) -> list[Any]:
+    import asyncpg
+
+    from tests.databases import dsn
+
+    conn = await asyncpg.connect(dsn(url))
+    try:
+        return list(await conn.fetch(sql))
+    finally:
+        await conn.close()

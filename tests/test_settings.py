@@ -125,6 +125,7 @@ CANDIDATES = (
     "/tmp/graphql-api-elsewhere",
     "z" * 40,
     "json",
+    "only",  # TRUSTED_DOCUMENTS
 )
 
 

@@ -7,6 +7,7 @@ from db.models.enums import Role, TaskPriority, TaskStatus
 from db.models.idempotency_key import IdempotencyKey
 from db.models.label import Label
 from db.models.login_throttle import LoginThrottle
+from db.models.persisted_document import PersistedDocument
 from db.models.project import Project
 from db.models.project_task_count import ProjectTaskCount
 from db.models.rate_limit import RateLimit
@@ -23,6 +24,7 @@ __all__ = [
     "Label",
     "LoginThrottle",
     "Membership",
+    "PersistedDocument",
     "Project",
     "ProjectTaskCount",
     "RateLimit",

@@ -7,10 +7,11 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
 from graphql_api.context import Context
+from graphql_api.documents.parsed import PinnedParserCache
 from graphql_api.fast.extension import FastPath
 from graphql_api.idempotency import Idempotency
 from graphql_api.limits.extension import Limits
@@ -201,7 +202,8 @@ def build_schema(settings: Settings | None = None, tracer: Any = None) -> strawb
             StorableStrings,  # strings PostgreSQL cannot hold are a BAD_REQUEST, up front
             Limits,  # it adds the validation rules the caches below key on
             # Factories: the caches themselves are module-level and shared by every request.
-            lambda: ParserCache(maxsize=1024),
+            # Documents sent by id come already parsed (graphql_api/documents/parsed.py).
+            lambda: PinnedParserCache(maxsize=1024),
             lambda: ValidationCache(maxsize=1024),
             UnitOfWork,
             Idempotency,  # inside the unit of work: its key row commits with the writes

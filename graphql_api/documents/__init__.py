@@ -1,0 +1,1 @@
+"""Persisted and trusted documents: operations sent by id (README, Persisted documents)."""
