@@ -115,6 +115,31 @@ async def test_nested_fragments_are_refused_with_work_linear_in_the_document(
     assert [validation_visits(nested_fragments(n)) for n in (10, 20, 30)] == [26, 46, 66]
 
 
+def test_a_document_is_costed_once_per_variables() -> None:
+    """The parser caches (and persisted documents) hand back one DocumentNode per text, so a
+    repeated or registered document is estimated once for given variables."""
+    from graphql import parse
+
+    document = parse(
+        "query($n: Int) { workspaces(first: $n) { nodes { projects(first: 5) { nodes { id } } } } }"
+    )
+    VISITS.clear()
+    first = estimate_nodes(schema._schema, document, None, {"n": 7})
+    once = sum(VISITS.values())
+    assert first == 7 + 7 * 5 and once > 0
+    assert estimate_nodes(schema._schema, document, None, {"n": 7}) == first
+    assert sum(VISITS.values()) == once  # the second time, no walk at all
+    assert estimate_nodes(schema._schema, document, None, {"n": 3}) == 3 + 3 * 5
+    assert sum(VISITS.values()) > once  # other variables, another estimate
+    # Another document with the same text is another object: estimated on its own.
+    same_text = parse(
+        "query($n: Int) { workspaces(first: $n) { nodes { projects(first: 5) { nodes { id } } } } }"
+    )
+    VISITS.clear()
+    assert estimate_nodes(schema._schema, same_text, None, {"n": 7}) == first
+    assert sum(VISITS.values()) > 0
+
+
 def spreads(n: int) -> str:
     return "{ " + " ".join(["...V"] * n) + " } fragment V on Query { viewer { id } }"
 

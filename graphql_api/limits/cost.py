@@ -8,8 +8,10 @@ fields, of the product of the page sizes on the way down to them.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from typing import Any
 
+import orjson
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -50,7 +52,59 @@ def _multiplier(
     return max(0, size) if isinstance(size, int) else DEFAULT_PAGE_SIZE
 
 
+class _Estimates:
+    """Estimates already made, per parsed document (by identity: the parser caches, and the
+    persisted documents, hand back the same DocumentNode for the same text), operation and
+    variables. A registered or repeated document is estimated once, not per request."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self.entries: OrderedDict[tuple[int, str | None, bytes], tuple[DocumentNode, int]] = (
+            OrderedDict()
+        )
+
+    @staticmethod
+    def key(
+        document: DocumentNode, operation_name: str | None, variables: dict[str, Any] | None
+    ) -> tuple[int, str | None, bytes] | None:
+        try:
+            frozen = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            return None  # not JSON: not worth remembering
+        return id(document), operation_name, frozen
+
+    def get(self, key: tuple[int, str | None, bytes], document: DocumentNode) -> int | None:
+        entry = self.entries.get(key)
+        if entry is None or entry[0] is not document:  # an id reused by another document
+            return None
+        self.entries.move_to_end(key)
+        return entry[1]
+
+    def put(self, key: tuple[int, str | None, bytes], document: DocumentNode, nodes: int) -> None:
+        self.entries[key] = (document, nodes)  # holding the document keeps its id unique
+        if len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+
+
+ESTIMATES = _Estimates()
+
+
 def estimate_nodes(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+) -> int:
+    key = ESTIMATES.key(document, operation_name, variables)
+    if key is not None and (known := ESTIMATES.get(key, document)) is not None:
+        return known
+    nodes = _estimate(schema, document, operation_name, variables)
+    if key is not None:
+        ESTIMATES.put(key, document, nodes)
+    return nodes
+
+
+def _estimate(
     schema: GraphQLSchema,
     document: DocumentNode,
     operation_name: str | None,
