@@ -219,8 +219,19 @@ def main() -> int:
         help="comma-separated data set sizes, e.g. 100000,1000000: the whole run at each (an "
         "embedded PostgreSQL per size, each kept for later runs), then p50 and req/s side by side",
     )
+    parser.add_argument(
+        "--sides",
+        help="comma-separated of direct, pgbouncer, replica: a server per side on one data set in "
+        "a private primary with a streaming standby, in rotating rounds, ratios to the first side",
+    )
     args = parser.parse_args()
     os.environ.setdefault("BENCH_SECRET", secrets.token_urlsafe(32))
+    if args.sides:
+        if args.pgbouncer or args.sizes:
+            parser.error("--sides makes its own sides: not with --pgbouncer or --sizes")
+        from bench.sides import bench_sides
+
+        return bench_sides(args)
     if not args.sizes:
         return 0 if _bench_size(args) else 1
     if os.environ.get("DATABASE_URL"):
