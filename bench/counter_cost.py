@@ -12,17 +12,14 @@ import asyncio
 import os
 import secrets
 import statistics
-import sys
 
 import asyncpg
-import httpx
 
 from bench import wrk
-from bench.run import data_dir, ensure_data, free_port, operations, start, wait_up
+from bench.run import data_dir, ensure_data, operations, sign_in, start_server, wait_up
 from db.embedded import EmbeddedPostgres
 from db.migrations import run_sync
 from db.urls import asyncpg_dsn
-from graphql_api.seed.bulk import BENCH_EMAIL, BENCH_PASSWORD
 
 TRIGGERS = ("insert", "update", "delete")
 RECOUNT = """
@@ -57,32 +54,16 @@ def main() -> int:
         run_sync(url, "upgrade", "head")
         data = asyncio.run(ensure_data(url, 100_000))
         body = operations(data)["M1 createTask"]
-        port = free_port()
-        server = start(
-            [sys.executable, "-m", "graphql_api", "serve", "--port", str(port), "--workers", "2"],
-            {
-                "DATABASE_URL": url,
-                "ENVIRONMENT": "production",
-                "SECRET_KEY": secrets.token_urlsafe(32),
-                "RATE_LIMIT_POINTS": "1000000000",
-                "LOG_LEVEL": "warning",
-            },
-        )
+        graphql_url, server = start_server(url, workers=2)
         try:
-            wait_up(f"http://127.0.0.1:{port}/readyz", server)
-            token = httpx.post(
-                f"http://127.0.0.1:{port}/graphql",
-                json={
-                    "query": "mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { accessToken } }",
-                    "variables": {"e": BENCH_EMAIL, "p": BENCH_PASSWORD},
-                },
-            ).json()["data"]["login"]["accessToken"]
+            wait_up(graphql_url.replace("/graphql", "/readyz"), server)
+            token = sign_in(graphql_url)
             results: dict[bool, list[wrk.WrkResult]] = {True: [], False: []}
             for r in range(args.rounds):
                 for enabled in (True, False) if r % 2 == 0 else (False, True):
                     asyncio.run(triggers(url, enabled))
                     result = wrk.run(
-                        f"http://127.0.0.1:{port}/graphql",
+                        graphql_url,
                         body,
                         token,
                         seconds=args.seconds,

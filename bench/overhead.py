@@ -18,13 +18,10 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-import httpx
-
 from bench import wrk
-from bench.run import ensure_data, free_port, operations, start, wait_up
+from bench.run import ensure_data, free_port, operations, sign_in, start, wait_up
 from db.embedded import EmbeddedPostgres, default_data_dir
 from db.migrations import run_sync
-from graphql_api.seed.bulk import BENCH_EMAIL, BENCH_PASSWORD
 
 CONFIGS: dict[str, dict[str, str]] = {
     "off": {"METRICS": "off", "LOG_LEVEL": "warning"},
@@ -102,14 +99,7 @@ def main() -> int:
             servers[name] = (proc, f"http://127.0.0.1:{port}/graphql")
             wait_up(f"http://127.0.0.1:{port}/readyz", proc)
         first = next(iter(servers.values()))[1]
-        login = httpx.post(
-            first,
-            json={
-                "query": "mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { accessToken } }",
-                "variables": {"e": BENCH_EMAIL, "p": BENCH_PASSWORD},
-            },
-        ).json()
-        token = login["data"]["login"]["accessToken"]
+        token = sign_in(first)
         for op, body in ops.items():
             rps: dict[str, list[float]] = {name: [] for name in servers}
             p99: dict[str, list[float]] = {name: [] for name in servers}

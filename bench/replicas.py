@@ -12,23 +12,17 @@ import argparse
 import asyncio
 import os
 import secrets
-import sys
 from statistics import median
 
 import asyncpg
 import httpx
 
 from bench import wrk
-from bench.run import ensure_data, free_port, operations, start, wait_up
+from bench.run import ensure_data, operations, sign_in, start_server, wait_up
 from db.migrations import upgrade
 from db.urls import asyncpg_dsn
-from graphql_api.seed.bulk import BENCH_EMAIL, BENCH_PASSWORD
 from tests.databases import with_database
 from tests.replication import streaming_replica
-
-LOGIN = (
-    "mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { accessToken } }"
-)
 
 
 async def prepare(primary_admin: str, standby_admin: str, tasks: int) -> tuple[str, str, dict]:  # type: ignore[type-arg]
@@ -51,34 +45,20 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    secret = secrets.token_urlsafe(48)
     with streaming_replica() as replication:
         primary, standby, data = asyncio.run(
             prepare(replication.primary.url, replication.standby.url, args.tasks)
         )
         ops = {k: v for k, v in operations(data).items() if k.startswith(("Q1", "Q2"))}
-        servers = {}
-        for label, extra in (("primary", {}), ("replica", {"DATABASE_READ_URL": standby})):
-            port = free_port()
-            env = {
-                "DATABASE_URL": primary,
-                "ENVIRONMENT": "production",
-                "SECRET_KEY": secret,
-                "ACCESS_TOKEN_TTL_SECONDS": "7200",
-                "LOG_LEVEL": "warning",
-                "RATE_LIMIT_POINTS": "1000000000",
-                **extra,
-            }
-            cmd = [sys.executable, "-m", "graphql_api", "serve", "--port", str(port)]
-            proc = start([*cmd, "--workers", str(args.workers)], env)
-            servers[label] = (f"http://127.0.0.1:{port}/graphql", proc)
-            wait_up(f"http://127.0.0.1:{port}/readyz", proc)
+        os.environ.setdefault("BENCH_SECRET", secrets.token_urlsafe(48))
+        servers = {
+            "primary": start_server(primary, args.workers),
+            "replica": start_server(primary, args.workers, {"DATABASE_READ_URL": standby}),
+        }
         try:
-            url = servers["primary"][0]
-            login = httpx.post(
-                url, json={"query": LOGIN, "variables": {"e": BENCH_EMAIL, "p": BENCH_PASSWORD}}
-            )
-            token = login.json()["data"]["login"]["accessToken"]
+            for url, proc in servers.values():
+                wait_up(url.replace("/graphql", "/readyz"), proc)
+            token = sign_in(servers["primary"][0])
             for name, body in ops.items():
                 answers = {
                     label: httpx.post(

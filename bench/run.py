@@ -236,8 +236,19 @@ def main() -> int:
         help="comma-separated data set sizes, e.g. 100000,1000000: the whole run at each (an "
         "embedded PostgreSQL per size, each kept for later runs), then p50 and req/s side by side",
     )
+    parser.add_argument(
+        "--sides",
+        help="comma-separated of direct, pgbouncer, replica: a server per side on one data set in "
+        "a private primary with a streaming standby, in rotating rounds, ratios to the first side",
+    )
     args = parser.parse_args()
     os.environ.setdefault("BENCH_SECRET", secrets.token_urlsafe(32))
+    if args.sides:
+        if args.pgbouncer or args.sizes:
+            parser.error("--sides makes its own sides: not with --pgbouncer or --sizes")
+        from bench.sides import bench_sides
+
+        return bench_sides(args)
     if not args.sizes:
         return 0 if _bench_size(args) else 1
     if os.environ.get("DATABASE_URL"):
@@ -286,8 +297,60 @@ def _bench_sync(url: str, args: argparse.Namespace) -> dict[str, Any] | None:
     # cost measured is PgBouncer's hop, not a queue in front of it.
     with pgbouncer(url, pool_size=args.workers * 24) as bouncer:
         print(f"server through PgBouncer on port {bouncer.port} (transaction mode)", flush=True)
-        server_url = bouncer.url(url) + ("&" if "?" in bouncer.url(url) else "?") + "pgbouncer=true"
-        return _bench_server(url, server_url, {"DATABASE_DIRECT_URL": url}, args)
+        return _bench_server(url, *through_pgbouncer(bouncer, url), args)
+
+
+def through_pgbouncer(bouncer: Any, url: str) -> tuple[str, dict[str, str]]:
+    """The server's DATABASE_URL through `bouncer` (a bench.pgbouncer.Bouncer) in front of `url`,
+    and the environment that keeps migrations and LISTEN on `url` itself."""
+    through = bouncer.url(url)
+    return through + ("&" if "?" in through else "?") + "pgbouncer=true", {
+        "DATABASE_DIRECT_URL": url
+    }
+
+
+def start_server(
+    database_url: str, workers: int, env: dict[str, str] | None = None
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """`graphql-api serve` as users run it (production mode, `workers` processes) on a free port,
+    with a rate-limit budget the benchmark cannot exhaust; its GraphQL URL and process."""
+    port = free_port()
+    proc = start(
+        [
+            sys.executable,
+            "-m",
+            "graphql_api",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        {
+            "DATABASE_URL": database_url,
+            **(env or {}),
+            "ENVIRONMENT": "production",
+            "SECRET_KEY": os.environ["BENCH_SECRET"],
+            "ACCESS_TOKEN_TTL_SECONDS": "7200",
+            "LOG_LEVEL": "warning",
+            # A budget the benchmark cannot exhaust: it measures throughput, not the limit.
+            "RATE_LIMIT_POINTS": "1000000000",
+        },
+    )
+    return f"http://127.0.0.1:{port}/graphql", proc
+
+
+def sign_in(url: str) -> str:
+    """The benchmark user's access token from the server at `url`."""
+    login = httpx.post(
+        url,
+        json={
+            "query": "mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { accessToken } }",
+            "variables": {"e": BENCH_EMAIL, "p": BENCH_PASSWORD},
+        },
+    ).json()
+    token: str = login["data"]["login"]["accessToken"]
+    return token
 
 
 def _bench_server(
@@ -298,29 +361,8 @@ def _bench_server(
     if args.only:
         wanted = tuple(args.only.split(","))
         ops = {k: v for k, v in ops.items() if k.startswith(wanted)}
-    server_port, limit_port = free_port(), free_port()
-    server = start(
-        [
-            sys.executable,
-            "-m",
-            "graphql_api",
-            "serve",
-            "--port",
-            str(server_port),
-            "--workers",
-            str(args.workers),
-        ],
-        {
-            "DATABASE_URL": server_database_url,
-            **server_env,
-            "ENVIRONMENT": "production",
-            "SECRET_KEY": os.environ["BENCH_SECRET"],
-            "ACCESS_TOKEN_TTL_SECONDS": "7200",
-            "LOG_LEVEL": "warning",
-            # A budget the benchmark cannot exhaust: it measures throughput, not the limit.
-            "RATE_LIMIT_POINTS": "1000000000",
-        },
-    )
+    server_url, server = start_server(server_database_url, args.workers, server_env)
+    limit_port = free_port()
     limit = start(
         [
             sys.executable,
@@ -340,21 +382,11 @@ def _bench_server(
         ],
         {"LIMIT_DATABASE_URL": url, "LIMIT_ACTOR": data["actor"], "PYTHONPATH": str(ROOT)},
     )
-    server_url, limit_url = (
-        f"http://127.0.0.1:{server_port}/graphql",
-        f"http://127.0.0.1:{limit_port}/graphql",
-    )
+    limit_url = f"http://127.0.0.1:{limit_port}/graphql"
     try:
-        wait_up(f"http://127.0.0.1:{server_port}/readyz", server)
+        wait_up(server_url.replace("/graphql", "/readyz"), server)
         wait_up(limit_url, limit, ops.get("Q2 node(id)") or next(iter(ops.values())))
-        login = httpx.post(
-            server_url,
-            json={
-                "query": "mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { accessToken } }",
-                "variables": {"e": BENCH_EMAIL, "p": BENCH_PASSWORD},
-            },
-        ).json()
-        token = login["data"]["login"]["accessToken"]
+        token = sign_in(server_url)
         register(server_url, token, ops)
         agreement = {}
         for name, body in ops.items():
@@ -419,26 +451,53 @@ def measure(
 ) -> dict[str, Any]:
     """Server and limit endpoint in alternating rounds, so both meet the same moments of a
     shared, noisy machine; each ratio is the median of the rounds' own ratios."""
-    runs: dict[str, list[wrk.WrkResult]] = {"server": [], "limit": []}
-    for _ in range(rounds):
-        for label, target, tok in (("server", server_url, token), ("limit", limit_url, None)):
-            wrk.run(target, body, tok, seconds=1, connections=connections)  # warm-up
-            runs[label].append(wrk.run(target, body, tok, seconds=seconds, connections=connections))
+    runs = alternate(
+        {"server": (server_url, token), "limit": (limit_url, None)},
+        body,
+        rounds,
+        seconds,
+        connections,
+    )
     pairs = list(zip(runs["server"], runs["limit"], strict=True))
-    row: dict[str, Any] = {
-        label: {
-            "rps": median(r.rps for r in results),
-            "p50_ms": median(r.p50_ms for r in results),
-            "p99_ms": median(r.p99_ms for r in results),
-            "requests": sum(r.requests for r in results),
-            "errors": sum(r.errors for r in results),
-            "rounds": [asdict(r) for r in results],
-        }
-        for label, results in runs.items()
-    }
+    row: dict[str, Any] = {label: summary(results) for label, results in runs.items()}
     row["rps_ratio"] = median(s.rps / lim.rps for s, lim in pairs)
     row["p99_ratio"] = median(s.p99_ms / max(lim.p99_ms, 0.001) for s, lim in pairs)
     return row
+
+
+def alternate(
+    targets: dict[str, tuple[str, str | None]],
+    body: dict[str, Any],
+    rounds: int,
+    seconds: int,
+    connections: int,
+    *,
+    rotate: bool = False,
+) -> dict[str, list[wrk.WrkResult]]:
+    """wrk against each target (label: URL, token) in turn, `rounds` times, each run after a
+    1-second warm-up; with `rotate` each round starts one target further on, so that no target
+    always follows the same one."""
+    labels = list(targets)
+    runs: dict[str, list[wrk.WrkResult]] = {label: [] for label in labels}
+    for n in range(rounds):
+        shift = n % len(labels) if rotate else 0
+        for label in labels[shift:] + labels[:shift]:
+            target, tok = targets[label]
+            wrk.run(target, body, tok, seconds=1, connections=connections)  # warm-up
+            runs[label].append(wrk.run(target, body, tok, seconds=seconds, connections=connections))
+    return runs
+
+
+def summary(results: list[wrk.WrkResult]) -> dict[str, Any]:
+    """Medians of the rounds of one target, their totals, and every round."""
+    return {
+        "rps": median(r.rps for r in results),
+        "p50_ms": median(r.p50_ms for r in results),
+        "p99_ms": median(r.p99_ms for r in results),
+        "requests": sum(r.requests for r in results),
+        "errors": sum(r.errors for r in results),
+        "rounds": [asdict(r) for r in results],
+    }
 
 
 def memory_check(

@@ -4,6 +4,7 @@ run by pg_ctl as a non-root user (PostgreSQL refuses to run as root)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
 import shutil
@@ -14,6 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
+
+from tests.databases import dsn
 from tests.servers import free_port
 
 # The embedded server's binaries (PostgreSQL 18), which the suite already depends on.
@@ -114,3 +118,19 @@ def streaming_replica() -> Iterator[Replication]:
         standby.stop()
         primary.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def replayed(primary_url: str, standby_url: str, seconds: float = 20) -> None:
+    """Until the standby has replayed everything the primary has written so far."""
+    primary = await asyncpg.connect(dsn(primary_url))
+    standby = await asyncpg.connect(dsn(standby_url))
+    try:
+        target = await primary.fetchval("SELECT pg_current_wal_lsn()")
+        for _ in range(int(seconds / 0.05)):
+            if await standby.fetchval("SELECT pg_last_wal_replay_lsn() >= $1", target):
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("the standby did not catch up")
+    finally:
+        await primary.close()
+        await standby.close()

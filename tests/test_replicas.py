@@ -5,7 +5,6 @@ standby costs the clients nothing."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest_asyncio
 from db.migrations import upgrade
 from tests.databases import dsn, with_database
 from tests.gql import CREATE_TASK, Account, Api, project
-from tests.replication import Replication, streaming_replica
+from tests.replication import Replication, replayed, streaming_replica
 from tests.servers import serving
 
 DATABASE = "graphql_api"
@@ -51,22 +50,6 @@ async def urls(replication: Replication) -> AsyncIterator[tuple[str, str]]:
     primary = with_database(replication.primary.url, DATABASE)
     await upgrade(primary)
     yield primary, with_database(replication.standby.url, DATABASE)
-
-
-async def replayed(primary_url: str, standby_url: str) -> None:
-    """Until the standby has replayed everything the primary has written so far."""
-    primary = await asyncpg.connect(dsn(primary_url))
-    standby = await asyncpg.connect(dsn(standby_url))
-    try:
-        target = await primary.fetchval("SELECT pg_current_wal_lsn()")
-        for _ in range(400):
-            if await standby.fetchval("SELECT pg_last_wal_replay_lsn() >= $1", target):
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError("the standby did not catch up")
-    finally:
-        await primary.close()
-        await standby.close()
 
 
 async def titles(http: httpx.AsyncClient, token: str, project_id: str, query: str) -> list[str]:
