@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import QueryableAttribute
 
+from db.encodings import iso_sql, iso_text
 from db.errors import InvalidInput
 from db.values import storable_datetime, storable_int4, unstorable_text
 
@@ -78,6 +79,28 @@ class SortKey:
     def equals(self, value: Any) -> ColumnElement[bool]:
         return self.column.is_(None) if value is None else self.column == value
 
+    def order_by_sql(self, alias: str, reverse: bool) -> str:
+        """order_by as SQL text over a row alias that has this key as column `attr`."""
+        desc = self.descending != reverse
+        clause = f"{alias}.{self.attr} {'DESC' if desc else 'ASC'}"
+        if self.nullable:
+            clause += " NULLS FIRST" if reverse else " NULLS LAST"
+        return clause
+
+    def cursor_value_sql(self, alias: str) -> str:
+        """This key's value as JSON text, as _encode and orjson write it into a cursor."""
+        col = f"{alias}.{self.attr}"
+        kind = self.python_type
+        if kind is int:
+            text = f"{col}::text"
+        elif kind is datetime:
+            text = "'\"' || " + iso_sql(col) + " || '\"'"
+        elif kind is uuid.UUID or issubclass(kind, enum.Enum):  # their text form needs no escapes
+            text = f"'\"' || {col}::text || '\"'"
+        else:
+            raise TypeError(f"no cursor SQL for {kind.__name__} keys")
+        return f"coalesce({text}, 'null')" if self.nullable else text
+
 
 @dataclass(frozen=True)
 class KeysetOrder:
@@ -86,6 +109,10 @@ class KeysetOrder:
 
     def order_by(self, reverse: bool = False) -> list[ColumnElement[Any]]:
         return [key.order_by(reverse) for key in self.keys]
+
+    def order_by_sql(self, alias: str, reverse: bool = False) -> str:
+        """order_by as SQL text, over a row alias holding the keys as columns."""
+        return ", ".join(key.order_by_sql(alias, reverse) for key in self.keys)
 
     def predicate(self, values: Sequence[Any], reverse: bool) -> ColumnElement[bool]:
         simple = (
@@ -109,6 +136,16 @@ class KeysetOrder:
         values = [_encode(getattr(item, key.attr)) for key in self.keys]
         raw = orjson.dumps([self.name, *values])
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def cursor_sql(self, alias: str) -> str:
+        """cursor_for in SQL, over a row alias holding the keys as columns: base64url of the
+        JSON array [order name, key values...], unpadded."""
+        parts = " || ',' || ".join(k.cursor_value_sql(alias) for k in self.keys)
+        text = f"'[\"{self.name}\",' || {parts} || ']'"
+        return (
+            f"rtrim(translate(replace(encode(convert_to({text}, 'UTF8'), 'base64'), E'\\n', ''), "
+            f"'+/', '-_'), '=')"
+        )
 
     def decode_cursor(self, cursor: str) -> list[Any]:
         try:
@@ -202,7 +239,7 @@ def build_page(rows: Sequence[T], order: KeysetOrder, args: PageArgs) -> Page[T]
 
 def _encode(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat()
+        return iso_text(value)
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, enum.Enum):

@@ -27,7 +27,9 @@ from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.utilities import get_operation_ast
 from sqlalchemy import Select, literal_column, select
 
+from db.encodings import enum_sql, iso_sql, sql_literal, task_identifier_sql
 from db.errors import DomainError
+from db.ids import global_id_sql
 from db.models import Comment, Label, Membership, Project, Task, TaskLabel, User, Workspace
 from db.repositories import (
     CommentRepository,
@@ -48,16 +50,7 @@ from db.repositories.tasks import TASK_ORDERS
 from db.repositories.workspaces import MEMBERSHIP_ORDER, WORKSPACE_ORDER
 from db.session import DbSession
 from graphql_api import policy
-from graphql_api.fast.sql import (
-    Params,
-    Unsupported,
-    cursor,
-    global_id,
-    iso,
-    json_object,
-    order_by,
-    quote,
-)
+from graphql_api.fast.sql import Params, Unsupported, json_object
 from graphql_api.schema.filters import TaskFilterInput, task_filter
 from graphql_api.schema.relay import from_global_id
 
@@ -66,58 +59,58 @@ Fields = dict[str, list[FieldNode]]
 # Scalar fields: (type, field) -> SQL over the row alias.
 SCALARS: dict[str, dict[str, Callable[[str], str]]] = {
     "User": {
-        "id": lambda a: global_id("User", f"{a}.id"),
+        "id": lambda a: global_id_sql("User", f"{a}.id"),
         "email": lambda a: f"{a}.email",
         "displayName": lambda a: f"{a}.display_name",
-        "createdAt": lambda a: iso(f"{a}.created_at"),
+        "createdAt": lambda a: iso_sql(f"{a}.created_at"),
     },
     "Workspace": {
-        "id": lambda a: global_id("Workspace", f"{a}.id"),
+        "id": lambda a: global_id_sql("Workspace", f"{a}.id"),
         "name": lambda a: f"{a}.name",
         "slug": lambda a: f"{a}.slug",
-        "createdAt": lambda a: iso(f"{a}.created_at"),
+        "createdAt": lambda a: iso_sql(f"{a}.created_at"),
     },
     "Membership": {
-        "role": lambda a: f"{a}.role",
-        "createdAt": lambda a: iso(f"{a}.created_at"),
+        "role": lambda a: enum_sql(f"{a}.role"),
+        "createdAt": lambda a: iso_sql(f"{a}.created_at"),
     },
     "Project": {
-        "id": lambda a: global_id("Project", f"{a}.id"),
+        "id": lambda a: global_id_sql("Project", f"{a}.id"),
         "key": lambda a: f"{a}.key",
         "name": lambda a: f"{a}.name",
         "description": lambda a: f"{a}.description",
-        "archivedAt": lambda a: iso(f"{a}.archived_at"),
-        "createdAt": lambda a: iso(f"{a}.created_at"),
-        "updatedAt": lambda a: iso(f"{a}.updated_at"),
+        "archivedAt": lambda a: iso_sql(f"{a}.archived_at"),
+        "createdAt": lambda a: iso_sql(f"{a}.created_at"),
+        "updatedAt": lambda a: iso_sql(f"{a}.updated_at"),
         "version": lambda a: f"{a}.version",
     },
     "Task": {
-        "id": lambda a: global_id("Task", f"{a}.id"),
+        "id": lambda a: global_id_sql("Task", f"{a}.id"),
         "number": lambda a: f"{a}.number",
-        "identifier": lambda a: (
-            f"((SELECT p.key FROM projects p WHERE p.id = {a}.project_id) || '-' || {a}.number)"
+        "identifier": lambda a: task_identifier_sql(
+            f"(SELECT p.key FROM projects p WHERE p.id = {a}.project_id)", f"{a}.number"
         ),
         "title": lambda a: f"{a}.title",
         "description": lambda a: f"{a}.description",
-        "status": lambda a: f"{a}.status",
-        "priority": lambda a: f"{a}.priority",
-        "dueAt": lambda a: iso(f"{a}.due_at"),
-        "createdAt": lambda a: iso(f"{a}.created_at"),
-        "updatedAt": lambda a: iso(f"{a}.updated_at"),
-        "deletedAt": lambda a: iso(f"{a}.deleted_at"),
+        "status": lambda a: enum_sql(f"{a}.status"),
+        "priority": lambda a: enum_sql(f"{a}.priority"),
+        "dueAt": lambda a: iso_sql(f"{a}.due_at"),
+        "createdAt": lambda a: iso_sql(f"{a}.created_at"),
+        "updatedAt": lambda a: iso_sql(f"{a}.updated_at"),
+        "deletedAt": lambda a: iso_sql(f"{a}.deleted_at"),
         "version": lambda a: f"{a}.version",
     },
     "Label": {
-        "id": lambda a: global_id("Label", f"{a}.id"),
+        "id": lambda a: global_id_sql("Label", f"{a}.id"),
         "name": lambda a: f"{a}.name",
         "color": lambda a: f"{a}.color",
-        "createdAt": lambda a: iso(f"{a}.created_at"),
+        "createdAt": lambda a: iso_sql(f"{a}.created_at"),
     },
     "Comment": {
-        "id": lambda a: global_id("Comment", f"{a}.id"),
+        "id": lambda a: global_id_sql("Comment", f"{a}.id"),
         "body": lambda a: f"{a}.body",
-        "createdAt": lambda a: iso(f"{a}.created_at"),
-        "updatedAt": lambda a: iso(f"{a}.updated_at"),
+        "createdAt": lambda a: iso_sql(f"{a}.created_at"),
+        "updatedAt": lambda a: iso_sql(f"{a}.updated_at"),
         "version": lambda a: f"{a}.version",
     },
 }
@@ -221,7 +214,7 @@ class Compiler:
         for key, nodes in self.collect(selections, type_name).items():
             name = nodes[0].name.value
             if name == "__typename":
-                pairs.append((key, quote(type_name)))
+                pairs.append((key, sql_literal(type_name)))
             elif name in scalars:
                 pairs.append((key, scalars[name](alias)))
             else:
@@ -374,7 +367,7 @@ class Compiler:
             name = nodes[0].name.value
             sub = self.sub(nodes)
             if name == "__typename":
-                pairs.append((key, quote(f"{node_type}Connection")))
+                pairs.append((key, sql_literal(f"{node_type}Connection")))
             elif name == "totalCount":
                 if total is not None:
                     pairs.append((key, f"({self.params.embed(total)})"))
@@ -393,11 +386,11 @@ class Compiler:
                 for ekey, enodes in self.collect(sub, f"{node_type}Edge").items():
                     ename = enodes[0].name.value
                     if ename == "cursor":
-                        edge_pairs.append((ekey, cursor(order, x)))
+                        edge_pairs.append((ekey, order.cursor_sql(x)))
                     elif ename == "node":
                         edge_pairs.append((ekey, self.object(node_type, x, self.sub(enodes))))
                     elif ename == "__typename":
-                        edge_pairs.append((ekey, quote(f"{node_type}Edge")))
+                        edge_pairs.append((ekey, sql_literal(f"{node_type}Edge")))
                     else:
                         raise Unsupported(f"edge field {ename}")
                 edge = json_object(edge_pairs)
@@ -406,7 +399,7 @@ class Compiler:
                 )
             elif name == "pageInfo":
                 uses_rows = True
-                cursors = f"(array_agg({cursor(order, x)} ORDER BY {agg_order}) {in_page})"
+                cursors = f"(array_agg({order.cursor_sql(x)} ORDER BY {agg_order}) {in_page})"
                 info = []
                 for pkey, pnodes in self.collect(sub, "PageInfo").items():
                     pname = pnodes[0].name.value
@@ -415,7 +408,7 @@ class Compiler:
                         "hasPreviousPage": has_prev,
                         "startCursor": f"{cursors}[1]",
                         "endCursor": f"{cursors}[array_length({cursors}, 1)]",
-                        "__typename": quote("PageInfo"),
+                        "__typename": sql_literal("PageInfo"),
                     }.get(pname)
                     if value is None:
                         raise Unsupported(f"pageInfo field {pname}")
@@ -428,7 +421,7 @@ class Compiler:
             return f"(SELECT {obj})"
         inner = self.params.embed(paginated)
         rows = (
-            f"(SELECT s.*, row_number() OVER (ORDER BY {order_by(order, 's', backwards)}) AS _n "
+            f"(SELECT s.*, row_number() OVER (ORDER BY {order.order_by_sql('s', backwards)}) AS _n "
             f"FROM ({inner}) AS s) AS {x}"
         )
         return f"(SELECT {obj} FROM {rows})"
@@ -438,7 +431,7 @@ class Compiler:
         name = nodes[0].name.value
         sel = self.sub(nodes)
         if name == "__typename":
-            return quote("Query")
+            return sql_literal("Query")
         if name == "viewer":
             return self.one("User", select(User).where(User.id == self.viewer_id), sel)
         if name == "workspace":

@@ -1,4 +1,5 @@
-"""SQL text pieces for the fast path, and embedding SQLAlchemy statements with their parameters."""
+"""Embedding SQLAlchemy statements with their parameters, and JSON objects, for the fast path.
+The encodings of values (ids, timestamps, cursors, orderings, literals) live in db/."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
-from db.repositories.keyset import KeysetOrder, SortKey
+from db.encodings import sql_literal
 
 DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 _PARAM = re.compile(r"\$(\d+)")
@@ -39,60 +40,6 @@ def _plain(value: Any) -> Any:
     return value.value if isinstance(value, enum.Enum) else value
 
 
-def quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def iso(expr: str) -> str:
-    """A timestamptz as Python's datetime.isoformat() writes it in UTC (what the resolvers send)."""
-    utc = f"({expr} AT TIME ZONE 'UTC')"
-    return (
-        f"(to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
-        f"extract(microseconds FROM {expr})::bigint % 1000000 <> 0 THEN to_char({utc}, '.US') "
-        f"ELSE '' END || '+00:00')"
-    )
-
-
-def global_id(type_name: str, expr: str) -> str:
-    """base64url("<Type>:<uuid>"), like relay.to_global_id; short enough to need no line breaks."""
-    text = f"{quote(type_name + ':')} || {expr}::text"
-    return f"translate(encode(convert_to({text}, 'UTF8'), 'base64'), '+/', '-_')"
-
-
-def _cursor_value(key: SortKey, alias: str) -> str:
-    col = f"{alias}.{key.attr}"
-    kind = key.python_type
-    if kind is int:
-        text = f"{col}::text"
-    elif kind.__name__ == "datetime":
-        text = "'\"' || " + iso(col) + " || '\"'"
-    else:  # uuid and enums: their text form
-        text = f"'\"' || {col}::text || '\"'"
-    return f"coalesce({text}, 'null')" if key.nullable else text
-
-
-def cursor(order: KeysetOrder, alias: str) -> str:
-    """The cursor KeysetOrder.cursor_for would make for this row: base64url of the JSON array
-    [order name, key values...], unpadded."""
-    parts = " || ',' || ".join(_cursor_value(k, alias) for k in order.keys)
-    text = f"'[\"{order.name}\",' || {parts} || ']'"
-    return (
-        f"rtrim(translate(replace(encode(convert_to({text}, 'UTF8'), 'base64'), E'\\n', ''), "
-        f"'+/', '-_'), '=')"
-    )
-
-
-def order_by(order: KeysetOrder, alias: str, reverse: bool) -> str:
-    clauses = []
-    for key in order.keys:
-        desc = key.descending != reverse
-        clause = f"{alias}.{key.attr} {'DESC' if desc else 'ASC'}"
-        if key.nullable:
-            clause += " NULLS FIRST" if reverse else " NULLS LAST"
-        clauses.append(clause)
-    return ", ".join(clauses)
-
-
 class Unsupported(Exception):
     """The operation uses something the fast path does not compile: the resolvers answer it."""
 
@@ -103,4 +50,4 @@ MAX_KEYS = 50  # json_build_object takes at most 100 arguments
 def json_object(pairs: list[tuple[str, str]]) -> str:
     if len(pairs) > MAX_KEYS:
         raise Unsupported("too many fields in one object")
-    return "json_build_object(" + ", ".join(f"{quote(k)}, {v}" for k, v in pairs) + ")"
+    return "json_build_object(" + ", ".join(f"{sql_literal(k)}, {v}" for k, v in pairs) + ")"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
@@ -11,6 +9,7 @@ from typing import Any, Generic, TypeVar
 import strawberry
 from strawberry.types.nodes import SelectedField
 
+from db import ids
 from db.errors import InvalidInput, NotFound
 from db.repositories.keyset import Page
 
@@ -18,17 +17,12 @@ T = TypeVar("T")
 
 
 def to_global_id(type_name: str, id: uuid.UUID) -> strawberry.ID:
-    return strawberry.ID(base64.urlsafe_b64encode(f"{type_name}:{id}".encode()).decode())
+    return strawberry.ID(ids.global_id(type_name, id))
 
 
 def from_global_id(global_id: str) -> tuple[str, uuid.UUID] | None:
     """(type name, uuid), or None for anything that is not one of our ids."""
-    try:
-        raw = base64.urlsafe_b64decode(global_id.encode() + b"=" * (-len(global_id) % 4))
-        type_name, _, value = raw.decode().partition(":")
-        return type_name, uuid.UUID(value)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
-        return None
+    return ids.parse_global_id(global_id)
 
 
 def parse_id(global_id: str, type_name: str, field: list[str]) -> uuid.UUID:

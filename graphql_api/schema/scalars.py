@@ -4,11 +4,11 @@ hold; an ISO 8601 string without an offset is taken as UTC)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from operator import methodcaller
 
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.types.scalar import ScalarDefinition
 
+from db.encodings import iso_text
 from db.values import storable_datetime
 
 MAX_DATETIME_CHARS = 64
@@ -38,7 +38,7 @@ DATETIME = ScalarDefinition(
     name="DateTime",
     description="Date with time (isoformat)",
     specified_by_url=None,
-    serialize=methodcaller("isoformat"),
+    serialize=iso_text,
     parse_value=parse_datetime,
     parse_literal=None,
     origin=datetime,

@@ -12,6 +12,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from db import models
+from db.encodings import task_identifier
 from db.repositories import (
     AuditEventRepository,
     CommentRepository,
@@ -198,7 +199,7 @@ class Task(Node):
 
     @strawberry.field(description='"<project key>-<number>", e.g. "WEB-42".')
     async def identifier(self, info: strawberry.Info) -> str:
-        return f"{(await self._project(info)).key}-{self.number}"
+        return task_identifier((await self._project(info)).key, self.number)
 
     @strawberry.field
     async def project(self, info: strawberry.Info) -> Project:
