@@ -225,8 +225,36 @@ def corpus(w: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:
             {"s": w["ws"]["slug"]},
             False,
         ),
-        ("{ viewer { id @include(if: true) } }", {}, False),
+        # @include / @skip on fields, inline fragments and fragment spreads, literal and variable.
+        (
+            "{ viewer { id @include(if: true) email @include(if: false) "
+            "displayName @skip(if: true) createdAt @skip(if: false) } }",
+            {},
+            True,
+        ),
     ]
+    include_skip = (
+        "query($id: ID!, $yes: Boolean!, $no: Boolean!, $maybe: Boolean = true) { node(id: $id) { id "
+        "taskId: id @skip(if: $yes) "
+        "... on Task @include(if: $yes) { title number @skip(if: $no) } "
+        "... on Task @include(if: $no) { description } "
+        "... on Task @skip(if: $yes) { status } "
+        "... @skip(if: $no) { __typename } "
+        "...Due @include(if: $maybe) ...Prio @include(if: false) ...Made @skip(if: $no) ...Upd @skip(if: true) "
+        "... on Task { identifier @include(if: $no) @skip(if: $no) "
+        "version @include(if: $yes) @skip(if: $yes) "
+        "deletedAt @include(if: $yes) @skip(if: $no) "
+        "labels { name @include(if: $no) color } "
+        "project { key @skip(if: $yes) name @include(if: $yes) } } } } "
+        "fragment Due on Task { dueAt } fragment Prio on Task { priority } "
+        "fragment Made on Task { createdAt } fragment Upd on Task { updatedAt }"
+    )
+    for yes, no, maybe in ((True, False, None), (False, True, False), (True, False, False)):
+        variables = {"id": w["t1"]["id"], "yes": yes, "no": no}
+        if maybe is not None:
+            variables["maybe"] = maybe
+        ops.append((include_skip, variables, True))
+    ops += []
     board = (
         "query($id: ID!, $first: Int, $after: String, $last: Int, $before: String, $order: TaskOrder, $filter: TaskFilter) { node(id: $id) { ... on Project { tasks(first: $first, after: $after, last: $last, before: $before, orderBy: $order, filter: $filter) { "
         + CONNECTION

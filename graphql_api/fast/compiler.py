@@ -16,14 +16,20 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLIncludeDirective,
     GraphQLObjectType,
     GraphQLSchema,
+    GraphQLSkipDirective,
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
     SelectionNode,
 )
-from graphql.execution.values import get_argument_values, get_variable_values
+from graphql.execution.values import (
+    get_argument_values,
+    get_directive_values,
+    get_variable_values,
+)
 from graphql.utilities import get_operation_ast
 from sqlalchemy import Select, literal_column, select
 
@@ -180,8 +186,8 @@ class Compiler:
     ) -> Fields:
         fields: Fields = {} if into is None else into
         for selection in selections:
-            if selection.directives:
-                raise Unsupported("directives")
+            if not self.included(selection):
+                continue
             if isinstance(selection, FieldNode):
                 key = (selection.alias or selection.name).value
                 fields.setdefault(key, []).append(selection)
@@ -196,6 +202,21 @@ class Compiler:
                 if self.applies(fragment.type_condition.name.value, type_name):
                     self.collect(fragment.selection_set.selections, type_name, fields)
         return fields
+
+    def included(self, node: SelectionNode) -> bool:
+        """@skip and @include as the executor evaluates them when it collects fields (skip wins);
+        any other directive is not compiled."""
+        for directive in node.directives or ():
+            if directive.name.value not in (
+                GraphQLSkipDirective.name,
+                GraphQLIncludeDirective.name,
+            ):
+                raise Unsupported(f"directive @{directive.name.value}")
+        skip = get_directive_values(GraphQLSkipDirective, node, self.variables)
+        if skip and skip["if"]:
+            return False
+        include = get_directive_values(GraphQLIncludeDirective, node, self.variables)
+        return not (include and not include["if"])
 
     @staticmethod
     def sub(nodes: list[FieldNode]) -> list[SelectionNode]:
