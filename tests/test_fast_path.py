@@ -155,10 +155,31 @@ def corpus(w: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:
             {"id": w["t2"]["id"]},
             True,
         ),
+        # nodes: in the order of ids, null for unknown, foreign and (for some roles) deleted ones.
         (
-            "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
-            {"ids": [w["t1"]["id"], w["bug"]["id"]]},
-            False,
+            "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id ... on Task { title deletedAt } "
+            "... on Project { key } ... on User { displayName } ... on Label { name } } }",
+            {
+                "ids": [
+                    w["t1"]["id"],
+                    w["web"]["id"],
+                    w["mate"].id,
+                    "not-an-id",
+                    w["their_project"]["id"],
+                    w["t3"]["id"],
+                    w["bug"]["id"],
+                    w["leaver"].id,
+                    w["c_gone"]["id"],
+                    w["t1"]["id"],
+                ]
+            },
+            True,
+        ),
+        ("{ nodes(ids: []) { id } }", {}, True),
+        (
+            "query($a: ID!, $b: ID!) { nodes(ids: [$a, $b]) { id ...P } } fragment P on Project { name tasks(first: 2) { totalCount nodes { number } } }",
+            {"a": w["old"]["id"], "b": w["t2"]["id"]},
+            True,
         ),
         (
             "query($id: ID!) { node(id: $id) { id ... on Label { name color createdAt } ... on Comment { body } ... on User { displayName } ... on Workspace { slug } ... on Project { key } } }",
