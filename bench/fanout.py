@@ -16,7 +16,6 @@ import asyncio
 import os
 import secrets
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ import orjson
 import psutil
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.run import free_port, wait_up
+from bench.run import start_server, wait_up
 from db.embedded import EmbeddedPostgres, default_data_dir
 from db.migrations import run_sync
 from db.models import Task
@@ -298,6 +297,7 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=20, help="tasks the events are about (20)")
     parser.add_argument("--workers", type=int, default=1, help="server processes (1)")
     args = parser.parse_args()
+    os.environ.setdefault("BENCH_SECRET", secrets.token_urlsafe(32))
     embedded = None
     url = os.environ.get("DATABASE_URL")
     if not url:
@@ -307,31 +307,11 @@ def main() -> int:
         url = embedded.start()
     try:
         run_sync(url, "upgrade", "head")
-        port = free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "graphql_api",
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-            ],
-            env={
-                **os.environ,
-                "DATABASE_URL": url,
-                "ENVIRONMENT": "production",
-                "SECRET_KEY": os.environ.get("BENCH_SECRET", secrets.token_urlsafe(32)),
-                "LOG_LEVEL": "warning",
-                "RATE_LIMIT_POINTS": "1000000000",
-            },
-            stdout=subprocess.DEVNULL,
-        )
+        target, server = start_server(url, args.workers)
         try:
-            wait_up(f"http://127.0.0.1:{port}/readyz", server)
-            asyncio.run(run(url, f"127.0.0.1:{port}", server, args))
+            wait_up(target.replace("/graphql", "/readyz"), server)
+            host = target.removeprefix("http://").removesuffix("/graphql")
+            asyncio.run(run(url, host, server, args))
         finally:
             server.terminate()
             server.wait(timeout=30)

@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import os
 import secrets
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,7 +18,7 @@ from statistics import median
 from typing import Any
 
 from bench import wrk
-from bench.run import ensure_data, free_port, operations, sign_in, start, wait_up
+from bench.run import ensure_data, operations, register, sign_in, start_server, wait_up
 from db.embedded import EmbeddedPostgres, default_data_dir
 from db.migrations import run_sync
 
@@ -57,7 +56,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--only", default="Q1,Q2")
     args = parser.parse_args()
-    secret = secrets.token_urlsafe(32)
+    os.environ.setdefault("BENCH_SECRET", secrets.token_urlsafe(32))
     embedded = EmbeddedPostgres(
         Path(os.environ.get("BENCH_DATA_DIR", default_data_dir().parent / "bench-pgdata"))
     )
@@ -72,34 +71,14 @@ def main() -> int:
             k: v for k, v in operations(data).items() if k.startswith(tuple(args.only.split(",")))
         }
         for name, env in CONFIGS.items():
-            port = free_port()
             endpoint = f"http://127.0.0.1:{sink.server_port}"
             extra = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint} if env.get("TRACE") else {}
-            proc = start(
-                [
-                    sys.executable,
-                    "-m",
-                    "graphql_api",
-                    "serve",
-                    "--port",
-                    str(port),
-                    "--workers",
-                    "2",
-                ],
-                {
-                    "DATABASE_URL": url,
-                    "ENVIRONMENT": "production",
-                    "SECRET_KEY": secret,
-                    "ACCESS_TOKEN_TTL_SECONDS": "7200",
-                    "RATE_LIMIT_POINTS": "1000000000",
-                    **env,
-                    **extra,
-                },
-            )
-            servers[name] = (proc, f"http://127.0.0.1:{port}/graphql")
-            wait_up(f"http://127.0.0.1:{port}/readyz", proc)
+            target, proc = start_server(url, 2, {**env, **extra})
+            servers[name] = (proc, target)
+            wait_up(target.replace("/graphql", "/readyz"), proc)
         first = next(iter(servers.values()))[1]
         token = sign_in(first)
+        register(first, token, ops)  # the by-hash variants' documents (shared by the servers)
         for op, body in ops.items():
             rps: dict[str, list[float]] = {name: [] for name in servers}
             p99: dict[str, list[float]] = {name: [] for name in servers}

@@ -18,7 +18,7 @@ import asyncpg
 import httpx
 
 from bench import wrk
-from bench.run import ensure_data, operations, sign_in, start_server, wait_up
+from bench.run import ensure_data, operations, register, sign_in, start_server, wait_up
 from db.migrations import upgrade
 from db.urls import asyncpg_dsn
 from tests.databases import with_database
@@ -59,6 +59,7 @@ def main() -> int:
             for url, proc in servers.values():
                 wait_up(url.replace("/graphql", "/readyz"), proc)
             token = sign_in(servers["primary"][0])
+            register(servers["primary"][0], token, ops)  # by-hash variants (one store for all)
             for name, body in ops.items():
                 answers = {
                     label: httpx.post(

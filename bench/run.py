@@ -328,13 +328,13 @@ def start_server(
         ],
         {
             "DATABASE_URL": database_url,
-            **(env or {}),
             "ENVIRONMENT": "production",
             "SECRET_KEY": os.environ["BENCH_SECRET"],
             "ACCESS_TOKEN_TTL_SECONDS": "7200",
             "LOG_LEVEL": "warning",
             # A budget the benchmark cannot exhaust: it measures throughput, not the limit.
             "RATE_LIMIT_POINTS": "1000000000",
+            **(env or {}),  # the caller's settings win (a log level, a read replica, ...)
         },
     )
     return f"http://127.0.0.1:{port}/graphql", proc

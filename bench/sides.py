@@ -26,6 +26,7 @@ from bench.run import (
     RESULTS,
     alternate,
     operations,
+    register,
     sign_in,
     start_server,
     summary,
@@ -58,6 +59,7 @@ def bench_sides(args: argparse.Namespace) -> int:
             for url, proc in servers.values():
                 wait_up(url.replace("/graphql", "/readyz"), proc)
             token = sign_in(servers[sides[0]][0])
+            register(servers[sides[0]][0], token, ops)  # by-hash variants (one store for all)
             results = {
                 name: measure_sides(body, servers, token, args) for name, body in ops.items()
             }
