@@ -24,7 +24,7 @@ from starlette.routing import Route
 from bench.operations import LIMIT_M1, LIMIT_Q1, LIMIT_Q1C, LIMIT_Q2, LIMIT_Q3
 from db.ids import uuid7
 from db.urls import asyncpg_dsn
-from graphql_api.database import keep_session
+from graphql_api.pools import keep_session
 
 POOL: dict[str, Any] = {}
 

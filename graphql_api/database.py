@@ -14,27 +14,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from db.embedded import EmbeddedPostgres
 from db.engine import (
-    PGBOUNCER_CONNECT_ARGS,
-    create_engine,
     create_sessionmaker,
-    server_settings,
     set_local_statement_timeout,
 )
 from db.migrations import head_revision, upgrade
 from db.urls import asyncpg_dsn
+from graphql_api.pools import engine_for, read_pool_for
 from graphql_api.replicas import Replicas
 from graphql_api.settings import Settings
 
 log = logging.getLogger(__name__)
 
 READINESS_TIMEOUT_S = 3.0
-
-
-async def keep_session(conn: asyncpg.Connection) -> None:
-    """What a released pool connection needs before its next use, when all it ever ran is single
-    SELECTs: nothing. asyncpg's default reset (a RESET ALL, UNLISTEN, CLOSE ALL and advisory
-    unlock statement) would be one more round trip per request; a transaction left open is still
-    rolled back by asyncpg before this is called."""
 
 
 class Database:
@@ -66,36 +57,13 @@ class Database:
             log.info("using the embedded PostgreSQL in %s", self.embedded.data_dir)
         self.url = url
         s = self.settings
-        self.engine = create_engine(
-            url,
-            pool_size=s.pool_size,
-            max_overflow=s.max_overflow,
-            pool_timeout=s.pool_timeout,
-            pool_recycle=s.pool_recycle,
-            statement_timeout_ms=s.statement_timeout_ms,
-            pgbouncer=s.pgbouncer,
-        )
+        self.engine = engine_for(url, s, pgbouncer=s.pgbouncer)
         self.sessionmaker = create_sessionmaker(self.engine)
-        pgbouncer_args: dict[str, Any] = {}
         if s.pgbouncer:  # README, PgBouncer
             set_local_statement_timeout(self.sessionmaker, s.statement_timeout_ms)
-            pgbouncer_args["statement_cache_size"] = PGBOUNCER_CONNECT_ARGS["statement_cache_size"]
             if s.statement_timeout_ms > 0:
                 self.read_timeout_s = s.statement_timeout_ms / 1000
-        # Single read statements (the fast path) go straight to asyncpg on a pool of their
-        # own: no BEGIN/ROLLBACK around them, no ping (a dead connection is retried instead),
-        # and none of the ORM's per-statement machinery.
-        self.read_pool = await asyncpg.create_pool(
-            asyncpg_dsn(url),
-            min_size=0,  # connect lazily, like the engine: start-up must not need the database
-            max_size=s.read_pool_size,
-            max_inactive_connection_lifetime=s.pool_recycle,
-            server_settings=server_settings(
-                s.statement_timeout_ms, "graphql-api-read", s.pgbouncer
-            ),
-            reset=keep_session,
-            **pgbouncer_args,
-        )
+        self.read_pool = await read_pool_for(url, s, "graphql-api-read", s.pgbouncer)
         if s.database_read_urls:
             self.replicas = Replicas(s, url, self.read_scalar)
             await self.replicas.open()

@@ -30,10 +30,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from db.engine import create_engine, create_sessionmaker, server_settings
+from db.engine import create_sessionmaker
 from db.session import DbSession
 from db.urls import asyncpg_dsn, redacted
 from graphql_api.failures import is_unavailable
+from graphql_api.pools import engine_for, read_pool_for
 from graphql_api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,6 @@ READ_APPLICATION_NAME = "graphql-api-read-replica"
 SESSION_APPLICATION_NAME = "graphql-api-replica"
 
 Reader = Callable[[str, tuple[Any, ...]], Awaitable[Any]]
-
-
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """No reset statement on release (see graphql_api.database.keep_session)."""
 
 
 def _fall_back(exc: BaseException) -> bool:
@@ -77,24 +74,10 @@ class Replica:
 
     async def open(self) -> None:
         s = self.settings
-        self.engine = create_engine(
-            self.url,
-            pool_size=s.pool_size,
-            max_overflow=s.max_overflow,
-            pool_timeout=s.pool_timeout,
-            pool_recycle=s.pool_recycle,
-            statement_timeout_ms=s.statement_timeout_ms,
-            application_name=SESSION_APPLICATION_NAME,
-        )
+        self.engine = engine_for(self.url, s, SESSION_APPLICATION_NAME)
         self.sessionmaker = create_sessionmaker(self.engine)
-        self.read_pool = await asyncpg.create_pool(
-            asyncpg_dsn(self.url),
-            min_size=0,
-            max_size=s.read_pool_size,
-            max_inactive_connection_lifetime=s.pool_recycle,
-            server_settings=server_settings(s.statement_timeout_ms, READ_APPLICATION_NAME),
-            reset=_keep_session,
-            timeout=CONNECT_TIMEOUT_S,
+        self.read_pool = await read_pool_for(
+            self.url, s, READ_APPLICATION_NAME, timeout=CONNECT_TIMEOUT_S
         )
 
     async def close(self) -> None:
