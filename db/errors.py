@@ -5,6 +5,27 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
+from db.encodings import sql_literal
+
+# A compiled read refuses with this SQLSTATE (alembic 0006: graphql_refused) where a role check
+# fails; the fast path then lets the resolvers answer, and they report the error.
+REFUSED_SQLSTATE = "GQ403"
+
+
+def refused_sql(reason: str) -> str:
+    """SQL that raises REFUSED_SQLSTATE when evaluated: the ELSE of a compiled role check."""
+    return f"graphql_refused({sql_literal(reason)})"
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """Whether the driver's error (asyncpg's, or SQLAlchemy's wrapping of it) is a refusal."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if getattr(seen, "sqlstate", None) == REFUSED_SQLSTATE:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
 
 class DomainError(Exception):
     code = "INVALID_INPUT"

@@ -59,5 +59,15 @@ def global_id_sql(type_name: str, expr: str) -> str:
     """global_id in SQL, over a uuid expression."""
     if len(type_name.encode()) > MAX_TYPE_NAME:
         raise ValueError(f"type name {type_name!r} too long for global_id_sql")
-    text = f"{sql_literal(type_name + ':')} || {expr}::text"
+    return _base64url(f"{sql_literal(type_name + ':')} || {expr}::text")
+
+
+def global_id_of_sql(type_expr: str, expr: str) -> str:
+    """global_id in SQL when the type name is itself a column (AuditEvent.entityId): any
+    length, so the line breaks of PostgreSQL's base64 are taken out."""
+    encoded = _base64url(f"{type_expr} || ':' || {expr}::text")
+    return f"replace({encoded}, E'\\n', '')"
+
+
+def _base64url(text: str) -> str:
     return f"translate(encode(convert_to({text}, 'UTF8'), 'base64'), '+/', '-_')"

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from db.errors import is_refusal
 from graphql_api.auth.tokens import authenticate
 from graphql_api.database import Database
 from graphql_api.documents.requests import DocumentRequests, Refusal
@@ -324,6 +325,8 @@ class GraphQLFront:
             with operation_span(self.observer.tracer, "query", payload.get("operationName")):
                 return await answer
         except Exception as exc:  # the database went away, a statement timed out, a bug
+            if is_refusal(exc):
+                return None  # a role check failed: the executor answers, with the error
             return failure_response(exc)
 
     async def _answer(

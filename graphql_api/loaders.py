@@ -49,51 +49,56 @@ class Loaders:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self._pages: dict[Hashable, DataLoader[Any, Page[Any]]] = {}
+        self._by_ids: dict[type[Repository[Any]], DataLoader[uuid.UUID, Any]] = {}
         self._counts: dict[Hashable, DataLoader[Any, int]] = {}
 
-    @cached_property
+    @property
     def users(self) -> DataLoader[uuid.UUID, User | None]:
-        ctx = self.ctx
-        return _loader(lambda ids: UserRepository(ctx.db, ctx.scope).get_many(ids))
+        return self.by_id(UserRepository)
 
-    @cached_property
+    @property
     def workspaces(self) -> DataLoader[uuid.UUID, Workspace | None]:
-        ctx = self.ctx
-        return _loader(lambda ids: WorkspaceRepository(ctx.db, ctx.scope).get_many(ids))
+        return self.by_id(WorkspaceRepository)
 
     @cached_property
     def roles(self) -> DataLoader[uuid.UUID, Role | None]:
         ctx = self.ctx
         return _loader(lambda ids: MembershipRepository(ctx.db).roles_in(ctx.require_viewer(), ids))
 
-    @cached_property
+    @property
     def projects(self) -> DataLoader[uuid.UUID, Project | None]:
-        return self._by_id(ProjectRepository)
+        return self.by_id(ProjectRepository)
 
-    @cached_property
+    @property
     def tasks(self) -> DataLoader[uuid.UUID, Task | None]:
-        return self._by_id(TaskRepository)
+        return self.by_id(TaskRepository)
 
-    @cached_property
+    @property
     def labels(self) -> DataLoader[uuid.UUID, Label | None]:
-        return self._by_id(LabelRepository)
+        return self.by_id(LabelRepository)
 
-    @cached_property
+    @property
     def comments(self) -> DataLoader[uuid.UUID, Comment | None]:
-        return self._by_id(CommentRepository)
+        return self.by_id(CommentRepository)
 
-    @cached_property
+    @property
     def audit_events(self) -> DataLoader[uuid.UUID, AuditEvent | None]:
-        return self._by_id(AuditEventRepository)
+        return self.by_id(AuditEventRepository)
 
     @cached_property
     def task_labels(self) -> DataLoader[uuid.UUID, list[Label]]:
         ctx = self.ctx
         return _loader(lambda ids: TaskRepository(ctx.db, ctx.scope).labels_of(ids))
 
-    def _by_id(self, repository: type[Repository[Any]]) -> DataLoader[uuid.UUID, Any]:
-        ctx = self.ctx
-        return _loader(lambda ids: repository(ctx.db, ctx.scope).get_many(ids))
+    def by_id(self, repository: type[Repository[Any]]) -> DataLoader[uuid.UUID, Any]:
+        """Rows of `repository` by id, as the viewer sees them (its scope), None where not."""
+        loader = self._by_ids.get(repository)
+        if loader is None:
+            ctx = self.ctx
+            loader = self._by_ids[repository] = _loader(
+                lambda ids: repository(ctx.db, ctx.scope).get_many(ids)
+            )
+        return loader
 
     async def connection(
         self,
@@ -149,5 +154,7 @@ class Loaders:
         for loader in vars(self).values():
             if isinstance(loader, DataLoader):
                 loader.clear_all()
+        for loader in self._by_ids.values():
+            loader.clear_all()
         self._pages.clear()
         self._counts.clear()

@@ -178,8 +178,11 @@ def joined_app(connection: AsyncConnection, **settings: Any) -> Starlette:
     database.sessionmaker = bound_sessionmaker(connection)
 
     async def read_scalar(sql: str, params: tuple[Any, ...]) -> Any:
-        # Inside the test's transaction, like every other statement.
-        return (await connection.exec_driver_sql(sql, params)).scalar_one()
+        # Inside the test's transaction, like every other statement; in a SAVEPOINT, as a
+        # statement that fails (a compiled role check refusing) leaves the transaction usable,
+        # as it does on the server's own read connection.
+        async with connection.begin_nested():
+            return (await connection.exec_driver_sql(sql, params)).scalar_one()
 
     database.read_scalar = read_scalar  # type: ignore[method-assign]
     return create_app(config, database=database)

@@ -24,7 +24,14 @@ from db.encodings import (
     task_identifier,
     task_identifier_sql,
 )
-from db.ids import MAX_TYPE_NAME, global_id, global_id_sql, parse_global_id, uuid7
+from db.ids import (
+    MAX_TYPE_NAME,
+    global_id,
+    global_id_of_sql,
+    global_id_sql,
+    parse_global_id,
+    uuid7,
+)
 from db.models.enums import Role, TaskPriority, TaskStatus
 from db.repositories.audit_events import AUDIT_ORDER
 from db.repositories.comments import COMMENT_ORDER
@@ -146,6 +153,11 @@ async def test_global_id_sql_equals_global_id(connection: AsyncConnection) -> No
             assert parse_global_id(sql_form) == (type_name, id)
     with pytest.raises(ValueError):
         global_id_sql(longest + "X", "x.id")
+    # The type name from a column (AuditEvent.entityId), of any length.
+    for type_name in [*TYPE_NAMES, longest, longest * 3, "Ünïcode"]:
+        for id in UUIDS:
+            expr = global_id_of_sql(sql_literal(type_name), f"{sql_literal(str(id))}::uuid")
+            assert await scalar(connection, expr) == global_id(type_name, id), (type_name, id)
 
 
 async def test_task_identifier_sql_equals_task_identifier(connection: AsyncConnection) -> None:

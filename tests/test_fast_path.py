@@ -105,7 +105,13 @@ async def world(api: Api, db: DbSession) -> dict[str, Any]:
     stranger = await api.register("stranger")
     theirs = await api.workspace(stranger, "Elsewhere")
     their_project = await project(api, stranger, theirs["id"], "ZZZ")
+    history = await api.ok(
+        "query($id: ID!) { node(id: $id) { ... on Task { history(first: 1) { nodes { id } } } } }",
+        {"id": t1["id"]},
+        owner.token,
+    )
     return {
+        "event": history["node"]["history"]["nodes"][0]["id"],
         "owner": owner,
         "mate": mate,
         "viewer": viewer,
@@ -125,9 +131,13 @@ async def world(api: Api, db: DbSession) -> dict[str, Any]:
     }
 
 
-def corpus(w: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:
-    """(query, variables, answered by the fast path)."""
-    ops: list[tuple[str, dict[str, Any], bool]] = [
+# Compiled, with a role check that refuses the roles below ADMIN: the resolvers answer them.
+REFUSED = "refused"
+
+
+def corpus(w: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool | str]]:
+    """(query, variables, answered by the fast path: True, False, or REFUSED)."""
+    ops: list[tuple[str, dict[str, Any], bool | str]] = [
         ("{ __typename viewer { __typename id email displayName createdAt } }", {}, True),
         (
             "{ workspaces(first: 1) { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { id name slug createdAt viewerRole } } } }",
@@ -220,7 +230,7 @@ def corpus(w: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:
             {"id": w["web"]["id"]},
             True,
         ),
-        # Handled by the resolvers: errors, role checks, history, audit.
+        # Handled by the resolvers: invalid arguments.
         (
             "query($id: ID!) { node(id: $id) { ... on Project { tasks(first: 101) { totalCount } } } }",
             {"id": w["web"]["id"]},
@@ -231,20 +241,39 @@ def corpus(w: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:
             {"id": w["web"]["id"]},
             False,
         ),
+        # Role checks compile; where one fails, the resolvers answer with the error (REFUSED).
         (
-            "query($id: ID!) { node(id: $id) { ... on Project { tasks(filter: {includeDeleted: true}) { totalCount } } } }",
+            "query($id: ID!) { node(id: $id) { ... on Project { tasks(filter: {includeDeleted: true}) { totalCount nodes { identifier deletedAt } } } } }",
             {"id": w["web"]["id"]},
-            False,
+            REFUSED,
         ),
         (
-            "query($id: ID!) { node(id: $id) { ... on Task { history { nodes { action } } } } }",
-            {"id": w["t1"]["id"]},
-            False,
-        ),
-        (
-            "query($s: String!) { workspace(slug: $s) { auditEvents { totalCount } } }",
+            "query($s: String!) { workspace(slug: $s) { id auditEvents(first: 5) { totalCount "
+            "pageInfo { hasNextPage endCursor } edges { cursor node { __typename id action entityType entityId at changes actor { displayName } } } } } }",
             {"s": w["ws"]["slug"]},
-            False,
+            REFUSED,
+        ),
+        (
+            "{ workspaces { nodes { slug auditEvents(first: 2) { nodes { action } } } } }",
+            {},
+            REFUSED,
+        ),
+        # History, and audit events by id (visible with the audit trail only).
+        (
+            "query($id: ID!) { node(id: $id) { ... on Task { history { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } "
+            "nodes { __typename id action entityType entityId at changes actor { id displayName } } } } } }",
+            {"id": w["t1"]["id"]},
+            True,
+        ),
+        (
+            "query($id: ID!) { node(id: $id) { ... on Task { history(first: 1) { edges { cursor node { action } } } } } }",
+            {"id": w["t1"]["id"]},
+            True,
+        ),
+        (
+            "query($id: ID!) { node(id: $id) { __typename id ... on AuditEvent { action entityId } } }",
+            {"id": w["event"]},
+            True,
         ),
         # @include / @skip on fields, inline fragments and fragment spreads, literal and variable.
         (
@@ -328,8 +357,12 @@ async def test_fast_path_answers_like_the_resolvers(
             if variables.get("id") == w["c_gone"]["id"]:  # the comment of a deleted task
                 seen = fast["data"]["node"] is not None
                 assert seen == (account is w["owner"]), (account.email, fast)
-            if compiled:
+            if compiled is True or (compiled == REFUSED and account is w["owner"]):
                 assert fast_statements == 1, (query, sql_counter.statements)
+            elif compiled == REFUSED:  # the compiled statement, then the resolvers' answer
+                assert fast_statements > 1, (query, sql_counter.statements)
+                codes = {e["extensions"]["code"] for e in fast["errors"]}
+                assert codes == {"FORBIDDEN"}, (query, account.email, fast)
 
 
 async def test_cursors_from_either_path_work_in_the_other(
@@ -371,21 +404,27 @@ async def test_plan_cache_keeps_viewers_apart(api: Api, db: DbSession, role: str
     assert seen_by_stranger["node"] is None
 
 
-async def test_a_repeated_query_is_answered_from_its_plan(
-    api: Api, db: DbSession, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def executions(monkeypatch: pytest.MonkeyPatch) -> list[None]:
+    """One entry per run of the executor (Schema.execute): answers from a cached plan skip it."""
     from graphql_api.schema import Schema
 
-    w = await world(api, db)
-    calls = 0
+    calls: list[None] = []
     original = Schema.execute
 
     async def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
+        calls.append(None)
         return await original(self, *args, **kwargs)
 
     monkeypatch.setattr(Schema, "execute", counting)
+    return calls
+
+
+async def test_a_repeated_query_is_answered_from_its_plan(
+    api: Api, db: DbSession, executions: list[None]
+) -> None:
+    w = await world(api, db)
+    executions.clear()
     query = "query($id: ID!) { node(id: $id) { ... on Task { title labels { name } } } }"
     responses = [
         await api.http.post(
@@ -395,7 +434,7 @@ async def test_a_repeated_query_is_answered_from_its_plan(
         )
         for _ in range(3)
     ]
-    assert calls == 1  # the executor ran once; the plan answered the rest
+    assert len(executions) == 1  # the executor ran once; the plan answered the rest
     assert all(r.json() == responses[0].json() for r in responses)
     assert all(r.headers["content-type"] == "application/json" for r in responses)
     assert responses[0].json() == {
@@ -437,3 +476,30 @@ async def test_board_counts_read_the_counters_and_pages_count_nothing(
         sql = "\n".join(sql_counter.statements)
         assert ("FROM project_task_counts" in sql) == counted, sql
         assert "count(" not in COUNT_OF_PAGE.sub("", sql), sql  # no count(*) scan of tasks
+
+
+async def test_a_refused_plan_hands_every_repetition_to_the_resolvers(
+    api: Api, db: DbSession, executions: list[None]
+) -> None:
+    """A cached plan whose role check fails (a MEMBER asking for the audit trail) is answered
+    by the executor every time, with FORBIDDEN; promote the member and the same plan answers."""
+    w = await world(api, db)
+    executions.clear()
+    query = (
+        "query($s: String!) { workspace(slug: $s) { slug auditEvents(first: 1) { totalCount } } }"
+    )
+    variables = {"s": w["ws"]["slug"]}
+    for _ in range(3):
+        refused = await api.post(query, variables, w["mate"].token)
+        assert refused["data"] == {"workspace": None}, refused
+        assert [e["extensions"]["code"] for e in refused["errors"]] == ["FORBIDDEN"]
+    assert len(executions) == 3
+    await api.ok(
+        "mutation($w: ID!, $u: ID!) { changeMemberRole(input: {workspaceId: $w, userId: $u, role: ADMIN}) { userErrors { code } } }",
+        {"w": w["ws"]["id"], "u": w["mate"].id},
+        w["owner"].token,
+    )
+    executions.clear()
+    allowed = await api.ok(query, variables, w["mate"].token)
+    assert allowed["workspace"]["auditEvents"]["totalCount"] > 0
+    assert not executions  # answered from the same plan, now that the role allows it

@@ -26,9 +26,11 @@ ENV = {"DB_REPLICA_MAX_LAG_SECONDS": "300", "DB_READ_YOUR_WRITES_SECONDS": "300"
 BOARD = """query Board($id: ID!) {
   node(id: $id) { ... on Project { tasks(first: 50) { nodes { title } } } }
 }"""
-# `Task.history` is answered by the resolvers (the fast path declines it), for any role.
-BOARD_BY_RESOLVERS = """query BoardWithHistory($id: ID!) {
-  node(id: $id) { ... on Project { tasks(first: 50) { nodes { title history(first: 1) { totalCount } } } } }
+# Every read compiles; an invalid argument anywhere (a page over 100, under the alias
+# `invalid`) hands the whole operation to the resolvers, which report it and answer the rest.
+BOARD_BY_RESOLVERS = """query BoardByResolvers($id: ID!) {
+  node(id: $id) { ... on Project { tasks(first: 50) { nodes { title } } } }
+  invalid: node(id: $id) { ... on Project { tasks(first: 101) { totalCount } } }
 }"""
 
 
@@ -61,7 +63,8 @@ async def titles(http: httpx.AsyncClient, token: str, project_id: str, query: st
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    assert "errors" not in body, body
+    expected = [["invalid", "tasks"]] if query is BOARD_BY_RESOLVERS else []
+    assert [e["path"] for e in body.get("errors", [])] == expected, body
     return [t["title"] for t in body["data"]["node"]["tasks"]["nodes"]]
 
 

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from sqlalchemy import func, insert
+from sqlalchemy import ColumnElement, func, insert, select
 
-from db.models import AuditEvent
+from db.models import AuditEvent, Membership, Role
 from db.repositories.base import Repository
 from db.repositories.keyset import KeysetOrder, SortKey
 
@@ -22,6 +23,15 @@ AUDIT_ORDER = KeysetOrder(
 class AuditEventRepository(Repository[AuditEvent]):
     model: ClassVar[type[AuditEvent]] = AuditEvent
     entity = "audit event"
+
+    def readable_in(self, readers: Sequence[Role]) -> ColumnElement[bool]:
+        """Events of the workspaces where the viewer's role is one of `readers` (those allowed
+        to read the audit trail): the SQL twin of the node resolver's check."""
+        assert self.scope is not None, "a viewer's read"
+        mine = select(Membership.workspace_id).where(
+            Membership.user_id == self.scope.user_id, Membership.role.in_(readers)
+        )
+        return AuditEvent.workspace_id.in_(mine)
 
     async def record(
         self,

@@ -237,6 +237,64 @@ def build_page(rows: Sequence[T], order: KeysetOrder, args: PageArgs) -> Page[T]
     return Page(items, [order.cursor_for(i) for i in items], more, args.after is not None)
 
 
+@dataclass(frozen=True)
+class PageSql:
+    """build_page in SQL: over the rows of `paginate_statement` (one more than the page size),
+    numbered in page order by `rows()` as column _n of `alias`; aggregates keep the page's rows
+    only and put them in the order build_page returns them."""
+
+    order: KeysetOrder
+    args: PageArgs
+    alias: str
+
+    def rows(self, paginated_sql: str) -> str:
+        """The FROM item: the fetched rows, numbered."""
+        by = self.order.order_by_sql("s", self.args.backwards)
+        return (
+            f"(SELECT s.*, row_number() OVER (ORDER BY {by}) AS _n "
+            f"FROM ({paginated_sql}) AS s) AS {self.alias}"
+        )
+
+    def _in_page(self) -> str:
+        order = f"{self.alias}._n DESC" if self.args.backwards else f"{self.alias}._n"
+        return f"ORDER BY {order}) FILTER (WHERE {self.alias}._n <= {self.args.size})"
+
+    def items_json(self, item_sql: str) -> str:
+        """A JSON array of `item_sql` for each row of the page."""
+        return f"coalesce(json_agg({item_sql} {self._in_page()}, '[]'::json)"
+
+    def _cursors(self) -> str:
+        return f"(array_agg({self.order.cursor_sql(self.alias)} {self._in_page()})"
+
+    def cursor(self) -> str:
+        return self.order.cursor_sql(self.alias)
+
+    def start_cursor(self) -> str:
+        return f"{self._cursors()}[1]"
+
+    def end_cursor(self) -> str:
+        cursors = self._cursors()
+        return f"{cursors}[array_length({cursors}, 1)]"
+
+    def _more(self) -> str:
+        return f"(count(*) > {self.args.size})"
+
+    def has_next_page(self) -> str:
+        if self.args.backwards:
+            return "true" if self.args.before is not None else "false"
+        return self._more()
+
+    def has_previous_page(self) -> str:
+        if self.args.backwards:
+            return self._more()
+        return "true" if self.args.after is not None else "false"
+
+
+def count_sql(stmt_sql: str) -> str:
+    """How many rows a statement returns (totalCount without a cheaper source)."""
+    return f"(SELECT count(*) FROM ({stmt_sql}) AS c)"
+
+
 def _encode(value: Any) -> Any:
     if isinstance(value, datetime):
         return iso_text(value)

@@ -33,14 +33,25 @@ class WorkspaceRepository(Repository[Workspace]):
             select(Workspace.id).where(Workspace.id == workspace_id).with_for_update()
         )
 
+    def by_slug(self, slug: str) -> Select[Any]:
+        return self.select().where(Workspace.slug == slug)
+
     async def get_by_slug(self, slug: str) -> Workspace | None:
-        rows = await self.db.scalars(self.select().where(Workspace.slug == slug))
+        rows = await self.db.scalars(self.by_slug(slug))
         return rows[0] if rows else None
 
 
 class MembershipRepository(Repository[Membership]):
     model: ClassVar[type[Membership]] = Membership
     entity = "membership"
+
+    @staticmethod
+    def role_of(user_id: Any, workspace_id: Any) -> Select[Any]:
+        """The user's role in one workspace (no row: no member): a scalar statement, the SQL
+        twin of roles_in for one workspace."""
+        return select(Membership.role).where(
+            Membership.workspace_id == workspace_id, Membership.user_id == user_id
+        )
 
     async def get_for(self, workspace_id: uuid.UUID, user_id: uuid.UUID) -> Membership | None:
         rows = await self.db.scalars(

@@ -1,14 +1,17 @@
 """Compile a validated query into one SQL statement that builds its `data` as JSON.
 
-Row sources are the repositories' own statements (scope, soft-delete rules, filters, keyset
-pagination), embedded as SQL; the compiler only adds the JSON shape around them. Whatever it does
-not know raises Unsupported, and the resolvers answer instead.
+Every field is compiled from its description (graphql_api/schema/describe.py), the same one its
+resolver is derived from: row sources are the repositories' own statements (scope, soft-delete
+rules, filters, keyset pagination) and every encoding comes from db/; the compiler only nests
+them into JSON. Role checks become `CASE ... ELSE graphql_refused(...)`: where one fails, the
+statement raises and the resolvers answer (and report the error). A field without a
+description the compiler knows raises Unsupported, and the resolvers answer instead.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from graphql import (
@@ -16,6 +19,8 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLEnumType,
+    GraphQLField,
     GraphQLIncludeDirective,
     GraphQLObjectType,
     GraphQLSchema,
@@ -24,6 +29,7 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     SelectionNode,
+    get_named_type,
 )
 from graphql.execution.values import (
     get_argument_values,
@@ -32,99 +38,35 @@ from graphql.execution.values import (
 )
 from graphql.utilities import get_operation_ast
 from sqlalchemy import Select, literal_column, select
+from strawberry.types.arguments import convert_arguments
 
-from db.encodings import enum_sql, iso_sql, sql_literal, task_identifier_sql
-from db.errors import DomainError
-from db.ids import global_id_sql
-from db.models import Comment, Label, Membership, Project, Task, TaskLabel, User, Workspace
-from db.repositories import (
-    CommentRepository,
-    LabelRepository,
-    MembershipRepository,
-    PageArgs,
-    ProjectRepository,
-    TaskRepository,
-    UserRepository,
-    WorkspaceRepository,
-)
+from db.encodings import enum_sql, iso_sql, sql_literal
+from db.errors import DomainError, refused_sql
+from db.ids import global_id_of_sql, global_id_sql
+from db.models import Membership, User
+from db.repositories import MembershipRepository, PageArgs, WorkspaceRepository
 from db.repositories.base import Scope
-from db.repositories.comments import COMMENT_ORDER
-from db.repositories.keyset import KeysetOrder, paginate_statement
-from db.repositories.labels import LABEL_ORDER
-from db.repositories.projects import PROJECT_ORDER
-from db.repositories.tasks import TASK_ORDERS
-from db.repositories.workspaces import MEMBERSHIP_ORDER, WORKSPACE_ORDER
+from db.repositories.keyset import KeysetOrder, PageSql, count_sql, paginate_statement
+from db.repositories.workspaces import WORKSPACE_ORDER
 from db.session import DbSession
 from graphql_api import policy
 from graphql_api.fast.sql import Params, Unsupported, json_object
-from graphql_api.resolvers.nodes import MAX_NODES
-from graphql_api.schema.filters import TaskFilterInput, task_filter
+from graphql_api.resolvers.nodes import MAX_NODES, NODE_TYPES
+from graphql_api.schema.describe import (
+    Children,
+    Column,
+    Computed,
+    Description,
+    GlobalId,
+    Lookup,
+    Reference,
+    Related,
+    Root,
+    description_of,
+)
 from graphql_api.schema.relay import from_global_id
 
 Fields = dict[str, list[FieldNode]]
-
-# Scalar fields: (type, field) -> SQL over the row alias.
-SCALARS: dict[str, dict[str, Callable[[str], str]]] = {
-    "User": {
-        "id": lambda a: global_id_sql("User", f"{a}.id"),
-        "email": lambda a: f"{a}.email",
-        "displayName": lambda a: f"{a}.display_name",
-        "createdAt": lambda a: iso_sql(f"{a}.created_at"),
-    },
-    "Workspace": {
-        "id": lambda a: global_id_sql("Workspace", f"{a}.id"),
-        "name": lambda a: f"{a}.name",
-        "slug": lambda a: f"{a}.slug",
-        "createdAt": lambda a: iso_sql(f"{a}.created_at"),
-    },
-    "Membership": {
-        "role": lambda a: enum_sql(f"{a}.role"),
-        "createdAt": lambda a: iso_sql(f"{a}.created_at"),
-    },
-    "Project": {
-        "id": lambda a: global_id_sql("Project", f"{a}.id"),
-        "key": lambda a: f"{a}.key",
-        "name": lambda a: f"{a}.name",
-        "description": lambda a: f"{a}.description",
-        "archivedAt": lambda a: iso_sql(f"{a}.archived_at"),
-        "createdAt": lambda a: iso_sql(f"{a}.created_at"),
-        "updatedAt": lambda a: iso_sql(f"{a}.updated_at"),
-        "version": lambda a: f"{a}.version",
-    },
-    "Task": {
-        "id": lambda a: global_id_sql("Task", f"{a}.id"),
-        "number": lambda a: f"{a}.number",
-        "identifier": lambda a: task_identifier_sql(
-            f"(SELECT p.key FROM projects p WHERE p.id = {a}.project_id)", f"{a}.number"
-        ),
-        "title": lambda a: f"{a}.title",
-        "description": lambda a: f"{a}.description",
-        "status": lambda a: enum_sql(f"{a}.status"),
-        "priority": lambda a: enum_sql(f"{a}.priority"),
-        "dueAt": lambda a: iso_sql(f"{a}.due_at"),
-        "createdAt": lambda a: iso_sql(f"{a}.created_at"),
-        "updatedAt": lambda a: iso_sql(f"{a}.updated_at"),
-        "deletedAt": lambda a: iso_sql(f"{a}.deleted_at"),
-        "version": lambda a: f"{a}.version",
-    },
-    "Label": {
-        "id": lambda a: global_id_sql("Label", f"{a}.id"),
-        "name": lambda a: f"{a}.name",
-        "color": lambda a: f"{a}.color",
-        "createdAt": lambda a: iso_sql(f"{a}.created_at"),
-    },
-    "Comment": {
-        "id": lambda a: global_id_sql("Comment", f"{a}.id"),
-        "body": lambda a: f"{a}.body",
-        "createdAt": lambda a: iso_sql(f"{a}.created_at"),
-        "updatedAt": lambda a: iso_sql(f"{a}.updated_at"),
-        "version": lambda a: f"{a}.version",
-    },
-}
-
-
-def _ref(alias: str, column: str) -> Any:
-    return literal_column(f"{alias}.{column}")
 
 
 class Compiler:
@@ -223,25 +165,84 @@ class Compiler:
     def sub(nodes: list[FieldNode]) -> list[SelectionNode]:
         return [s for n in nodes if n.selection_set for s in n.selection_set.selections]
 
-    def args(self, parent: str, nodes: list[FieldNode]) -> dict[str, Any]:
-        gql_type = self.schema.get_type(parent)
-        assert isinstance(gql_type, GraphQLObjectType)
-        field_def = gql_type.fields[nodes[0].name.value]
-        return get_argument_values(field_def, nodes[0], self.variables)
+    # -- what descriptions may use (describe.Sql) -----------------------------------------
+    def embed(self, stmt: Select[Any]) -> str:
+        return self.params.embed(stmt)
+
+    def param(self, value: Any) -> str:
+        return self.params.add(value)
+
+    @staticmethod
+    def ref(alias: str, column: str) -> Any:
+        return literal_column(f"{alias}.{column}")
 
     # -- objects ---------------------------------------------------------------------------
+    def definition(self, type_name: str, name: str) -> GraphQLField:
+        gql_type = self.schema.get_type(type_name)
+        assert isinstance(gql_type, GraphQLObjectType)
+        definition: GraphQLField | None = gql_type.fields.get(name)
+        if definition is None:
+            raise Unsupported(f"{type_name}.{name}")  # introspection
+        return definition
+
+    def python_args(self, definition: GraphQLField, nodes: list[FieldNode]) -> dict[str, Any]:
+        """The field's arguments as its resolver receives them (Python names and values)."""
+        given = get_argument_values(definition, nodes[0], self.variables)
+        strawberry_field = definition.extensions["strawberry-definition"]
+        strawberry_schema = self.schema._strawberry_schema  # type: ignore[attr-defined]
+        return convert_arguments(
+            given,
+            strawberry_field.arguments,
+            scalar_registry=strawberry_schema.schema_converter.scalar_registry,
+            config=strawberry_schema.config,
+        )
+
     def object(self, type_name: str, alias: str, selections: list[SelectionNode]) -> str:
         pairs = []
-        scalars = SCALARS.get(type_name, {})
         for key, nodes in self.collect(selections, type_name).items():
             name = nodes[0].name.value
             if name == "__typename":
                 pairs.append((key, sql_literal(type_name)))
-            elif name in scalars:
-                pairs.append((key, scalars[name](alias)))
             else:
-                pairs.append((key, self.relation(type_name, name, alias, nodes)))
+                pairs.append((key, self.field(type_name, alias, nodes)))
         return json_object(pairs)
+
+    def field(self, type_name: str, a: str, nodes: list[FieldNode]) -> str:
+        """One field of the row aliased `a`, from its description."""
+        definition = self.definition(type_name, nodes[0].name.value)
+        spec: Description | None = description_of(definition)
+        sel = self.sub(nodes)
+        match spec:
+            case Column(attr):
+                named = get_named_type(definition.type)
+                if isinstance(named, GraphQLEnumType):
+                    return enum_sql(f"{a}.{attr}")
+                if named.name == "DateTime":
+                    return iso_sql(f"{a}.{attr}")
+                return f"{a}.{attr}"
+            case GlobalId(attr, None):
+                return global_id_sql(type_name, f"{a}.{attr}")
+            case GlobalId(attr, type_attr):
+                return global_id_of_sql(f"{a}.{type_attr}", f"{a}.{attr}")
+            case Computed(sql):
+                return sql(self, a)
+            case Reference(target, column, repository):
+                repo = repository(self.db, self.scope)
+                return self.one(
+                    target, repo.select().where(repo.model.id == self.ref(a, column)), sel
+                )
+            case Lookup(target, repository, statement):
+                args = self.python_args(definition, nodes)
+                stmt = statement(repository(self.db, self.scope), self.ref(a, "id"), args)
+                return self.one(target, stmt, sel)
+            case Related(target, statement, parent, _):
+                alias = self.alias()
+                inner = self.params.embed(statement().where(parent == self.ref(a, "id")))
+                obj = self.object(target, alias, sel)
+                return f"coalesce((SELECT json_agg({obj}) FROM ({inner}) AS {alias}), '[]'::json)"
+            case Children():
+                return self.children(spec, a, self.python_args(definition, nodes), sel)
+        raise Unsupported(f"{type_name}.{nodes[0].name.value}")
 
     def one(self, type_name: str, stmt: Select[Any], selections: list[SelectionNode]) -> str:
         """At most one row of `stmt` as an object, or JSON null."""
@@ -249,113 +250,28 @@ class Compiler:
         inner = self.params.embed(stmt)
         return f"(SELECT {self.object(type_name, alias, selections)} FROM ({inner}) AS {alias})"
 
-    def user(self, column: str, nodes: list[FieldNode]) -> str:
-        """A referenced user, null when not visible to the viewer (as the users loader does)."""
-        stmt = UserRepository(self.db, self.scope).select().where(User.id == literal_column(column))
-        return self.one("User", stmt, self.sub(nodes))
-
-    def relation(self, parent: str, name: str, a: str, nodes: list[FieldNode]) -> str:
-        sel = self.sub(nodes)
-        db = self.db
-        stmt: Select[Any]
-        match parent, name:
-            case "Workspace", "viewerRole":
-                viewer = self.params.add(self.viewer_id)
-                return (
-                    f"(SELECT m.role FROM memberships m "
-                    f"WHERE m.workspace_id = {a}.id AND m.user_id = {viewer})"
-                )
-            case "Workspace", "members":
-                args = self.args(parent, nodes)
-                stmt = (
-                    MembershipRepository(db)
-                    .select()
-                    .where(Membership.workspace_id == _ref(a, "id"))
-                )
-                return self.connection(
-                    "Membership",
-                    stmt,
-                    MEMBERSHIP_ORDER,
-                    PageArgs(args["first"], args["after"]),
-                    sel,
-                )
-            case "Workspace", "projects":
-                args = self.args(parent, nodes)
-                stmt = ProjectRepository(db).select().where(Project.workspace_id == _ref(a, "id"))
-                if not args["includeArchived"]:
-                    stmt = stmt.where(Project.archived_at.is_(None))
-                return self.connection(
-                    "Project", stmt, PROJECT_ORDER, PageArgs(args["first"], args["after"]), sel
-                )
-            case "Workspace", "project":
-                key = str(self.args(parent, nodes)["key"]).upper()
-                stmt = (
-                    ProjectRepository(db)
-                    .select()
-                    .where(Project.workspace_id == _ref(a, "id"), Project.key == key)
-                )
-                return self.one("Project", stmt, sel)
-            case "Workspace", "labels":
-                args = self.args(parent, nodes)
-                stmt = LabelRepository(db).select().where(Label.workspace_id == _ref(a, "id"))
-                return self.connection(
-                    "Label", stmt, LABEL_ORDER, PageArgs(args["first"], args["after"]), sel
-                )
-            case "Membership", "user":
-                return self.user(f"{a}.user_id", nodes)
-            case "Project", "workspace":
-                return self.one(
-                    "Workspace",
-                    select(Workspace).where(Workspace.id == _ref(a, "workspace_id")),
-                    sel,
-                )
-            case "Project", "tasks":
-                return self.tasks(a, self.args(parent, nodes), sel)
-            case "Task", "assignee":
-                return self.user(f"{a}.assignee_id", nodes)
-            case "Task", "createdBy":
-                return self.user(f"{a}.created_by_id", nodes)
-            case "Task", "project":
-                return self.one(
-                    "Project", select(Project).where(Project.id == _ref(a, "project_id")), sel
-                )
-            case "Task", "labels":
-                alias = self.alias()
-                inner = self.params.embed(
-                    TaskRepository.labels_select().where(TaskLabel.task_id == _ref(a, "id"))
-                )
-                obj = self.object("Label", alias, sel)
-                return f"coalesce((SELECT json_agg({obj}) FROM ({inner}) AS {alias}), '[]'::json)"
-            case "Task", "comments":
-                args = self.args(parent, nodes)
-                stmt = CommentRepository(db).select().where(Comment.task_id == _ref(a, "id"))
-                return self.connection(
-                    "Comment", stmt, COMMENT_ORDER, PageArgs(args["first"], args["after"]), sel
-                )
-            case "Comment", "author":
-                return self.user(f"{a}.author_id", nodes)
-        raise Unsupported(f"{parent}.{name}")
-
-    def tasks(self, project_alias: str, args: dict[str, Any], sel: list[SelectionNode]) -> str:
-        given = args.get("filter")
+    def children(
+        self, spec: Children, a: str, args: dict[str, Any], sel: list[SelectionNode]
+    ) -> str:
+        repo = spec.repository(self.db, self.scope)
+        parent = self.ref(a, "id")
         try:
-            f = task_filter(TaskFilterInput(**_snake(given)) if given is not None else None)
+            spec.variant(args)  # validates the arguments, as the resolver does first
+            stmt = spec.statement(repo, args).where(spec.parent == parent)
         except DomainError as exc:
-            raise Unsupported("the resolvers report invalid filters") from exc
-        if f.include_deleted:
-            raise Unsupported("includeDeleted needs a role check")
-        order_arg = args.get("orderBy") or {}
-        field = order_arg.get("field")
-        direction = order_arg.get("direction")
-        order = TASK_ORDERS[
-            (field.value if field else "CREATED_AT", bool(direction and direction.value == "DESC"))
-        ]
-        repo = TaskRepository(self.db)
-        project_id = _ref(project_alias, "id")
-        stmt = repo.filtered(f).where(Task.project_id == project_id)
-        page = PageArgs(args["first"], args["after"], args["last"], args["before"])
-        total = repo.total_in_project(f, project_id)
-        return self.connection("Task", stmt, order, page, sel, total)
+            raise Unsupported("the resolvers report invalid arguments") from exc
+        total = spec.total[0](repo, args, parent) if spec.total is not None else None
+        answer = self.connection(spec.target, stmt, spec.order(args), spec.page(args), sel, total)
+        action = spec.guard(args)
+        if action is None:
+            return answer
+        allowed = select(
+            MembershipRepository.role_of(self.viewer_id, self.ref(a, spec.workspace_attr))
+            .where(Membership.role.in_(policy.roles_allowed(action)))
+            .exists()
+        )
+        refused = refused_sql(f"{action.value} not allowed")
+        return f"(CASE WHEN ({self.embed(allowed)}) THEN {answer} ELSE {refused} END)"
 
     # -- connections -------------------------------------------------------------------------
     def connection(
@@ -375,14 +291,7 @@ class Compiler:
         except DomainError as exc:
             raise Unsupported("the resolvers report invalid page arguments") from exc
         fields = self.collect(selections, f"{node_type}Connection")
-        x = self.alias()
-        size = args.size
-        backwards = args.backwards
-        in_page = f"FILTER (WHERE {x}._n <= {size})"
-        agg_order = f"{x}._n DESC" if backwards else f"{x}._n"
-        more = f"(count(*) > {size})"
-        has_next = ("true" if args.before is not None else "false") if backwards else more
-        has_prev = more if backwards else ("true" if args.after is not None else "false")
+        page = PageSql(order, args, self.alias())
         pairs: list[tuple[str, str]] = []
         uses_rows = False
         for key, nodes in fields.items():
@@ -391,135 +300,96 @@ class Compiler:
             if name == "__typename":
                 pairs.append((key, sql_literal(f"{node_type}Connection")))
             elif name == "totalCount":
-                if total is not None:
-                    pairs.append((key, f"({self.params.embed(total)})"))
-                else:
-                    inner = self.params.embed(stmt)
-                    pairs.append((key, f"(SELECT count(*) FROM ({inner}) AS c)"))
+                counted = total if total is not None else stmt
+                embedded = self.params.embed(counted)
+                pairs.append((key, f"({embedded})" if total is not None else count_sql(embedded)))
             elif name == "nodes":
                 uses_rows = True
-                obj = self.object(node_type, x, sub)
-                pairs.append(
-                    (key, f"coalesce(json_agg({obj} ORDER BY {agg_order}) {in_page}, '[]'::json)")
-                )
+                pairs.append((key, page.items_json(self.object(node_type, page.alias, sub))))
             elif name == "edges":
                 uses_rows = True
                 edge_pairs = []
                 for ekey, enodes in self.collect(sub, f"{node_type}Edge").items():
                     ename = enodes[0].name.value
                     if ename == "cursor":
-                        edge_pairs.append((ekey, order.cursor_sql(x)))
+                        edge_pairs.append((ekey, page.cursor()))
                     elif ename == "node":
-                        edge_pairs.append((ekey, self.object(node_type, x, self.sub(enodes))))
+                        edge_pairs.append(
+                            (ekey, self.object(node_type, page.alias, self.sub(enodes)))
+                        )
                     elif ename == "__typename":
                         edge_pairs.append((ekey, sql_literal(f"{node_type}Edge")))
                     else:
                         raise Unsupported(f"edge field {ename}")
-                edge = json_object(edge_pairs)
-                pairs.append(
-                    (key, f"coalesce(json_agg({edge} ORDER BY {agg_order}) {in_page}, '[]'::json)")
-                )
+                pairs.append((key, page.items_json(json_object(edge_pairs))))
             elif name == "pageInfo":
                 uses_rows = True
-                cursors = f"(array_agg({order.cursor_sql(x)} ORDER BY {agg_order}) {in_page})"
                 info = []
                 for pkey, pnodes in self.collect(sub, "PageInfo").items():
                     pname = pnodes[0].name.value
-                    value = {
-                        "hasNextPage": has_next,
-                        "hasPreviousPage": has_prev,
-                        "startCursor": f"{cursors}[1]",
-                        "endCursor": f"{cursors}[array_length({cursors}, 1)]",
-                        "__typename": sql_literal("PageInfo"),
+                    if pname == "__typename":
+                        info.append((pkey, sql_literal("PageInfo")))
+                        continue
+                    part = {
+                        "hasNextPage": page.has_next_page,
+                        "hasPreviousPage": page.has_previous_page,
+                        "startCursor": page.start_cursor,
+                        "endCursor": page.end_cursor,
                     }.get(pname)
-                    if value is None:
+                    if part is None:
                         raise Unsupported(f"pageInfo field {pname}")
-                    info.append((pkey, value))
+                    info.append((pkey, part()))
                 pairs.append((key, json_object(info)))
             else:
                 raise Unsupported(f"connection field {name}")
         obj = json_object(pairs)
         if not uses_rows:
             return f"(SELECT {obj})"
-        inner = self.params.embed(paginated)
-        rows = (
-            f"(SELECT s.*, row_number() OVER (ORDER BY {order.order_by_sql('s', backwards)}) AS _n "
-            f"FROM ({inner}) AS s) AS {x}"
-        )
-        return f"(SELECT {obj} FROM {rows})"
+        return f"(SELECT {obj} FROM {page.rows(self.params.embed(paginated))})"
 
     # -- roots -------------------------------------------------------------------------------
     def root_field(self, root: GraphQLObjectType, nodes: list[FieldNode]) -> str:
         name = nodes[0].name.value
-        sel = self.sub(nodes)
         if name == "__typename":
             return sql_literal("Query")
-        if name == "viewer":
-            return self.one("User", select(User).where(User.id == self.viewer_id), sel)
-        if name == "workspace":
-            slug = self.args("Query", nodes)["slug"]
-            return self.one(
-                "Workspace",
-                WorkspaceRepository(self.db, self.scope).select().where(Workspace.slug == slug),
-                sel,
-            )
-        if name == "workspaces":
-            args = self.args("Query", nodes)
-            stmt = WorkspaceRepository(self.db, self.scope).select()
-            return self.connection(
-                "Workspace", stmt, WORKSPACE_ORDER, PageArgs(args["first"], args["after"]), sel
-            )
-        if name == "node":
-            return self.node(str(self.args("Query", nodes)["id"]), sel)
-        if name == "nodes":
-            ids = self.args("Query", nodes)["ids"]
-            if len(ids) > MAX_NODES:
-                raise Unsupported("too many ids: the resolvers report the error")
-            # In the order of `ids`, null for each missing or invisible one, as nodes() answers.
-            return "json_build_array(" + ", ".join(self.node(str(i), sel) for i in ids) + ")"
+        definition = root.fields.get(name)  # not there: introspection (__schema, __type)
+        spec = description_of(definition) if definition is not None else None
+        if definition is None or not isinstance(spec, Root):
+            raise Unsupported(f"Query.{name}")
+        sel = self.sub(nodes)
+        args = self.python_args(definition, nodes)
+        match spec.kind:
+            case "viewer":
+                return self.one("User", select(User).where(User.id == self.viewer_id), sel)
+            case "workspace":
+                return self.one(
+                    "Workspace",
+                    WorkspaceRepository(self.db, self.scope).by_slug(args["slug"]),
+                    sel,
+                )
+            case "workspaces":
+                stmt = WorkspaceRepository(self.db, self.scope).select()
+                page = PageArgs(args["first"], args["after"])
+                return self.connection("Workspace", stmt, WORKSPACE_ORDER, page, sel)
+            case "node":
+                return self.node(str(args["id"]), sel)
+            case "nodes":
+                ids = args["ids"]
+                if len(ids) > MAX_NODES:
+                    raise Unsupported("too many ids: the resolvers report the error")
+                # In the order of `ids`, null for each missing or invisible one, as nodes().
+                return "json_build_array(" + ", ".join(self.node(str(i), sel) for i in ids) + ")"
         raise Unsupported(f"Query.{name}")
 
     def node(self, gid: str, sel: list[SelectionNode]) -> str:
+        """node(id:) as the resolver finds it (resolvers/nodes.py NODE_TYPES, in SQL)."""
         parsed = from_global_id(gid)
-        if parsed is None:
+        if parsed is None or parsed[0] not in NODE_TYPES:
             return "null"
         type_name, id = parsed
-        repos: dict[str, Any] = {
-            "User": UserRepository,
-            "Workspace": WorkspaceRepository,
-            "Project": ProjectRepository,
-            "Label": LabelRepository,
-            "Comment": CommentRepository,
-            "Task": TaskRepository,
-        }
-        if type_name == "AuditEvent":
-            raise Unsupported("node(AuditEvent) needs a role check")
-        if type_name not in repos:
-            return "null"
-        repo = repos[type_name](self.db, self.scope)
+        kind = NODE_TYPES[type_name]
+        repo = kind.repository(self.db, self.scope)
         stmt = repo.select().where(repo.model.id == id)
-        # Deleted tasks, and the comments of deleted tasks, only for the roles that may see
-        # deleted tasks: policy.sees_task, as node() decides it.
-        seeing_deleted = policy.roles_allowed(policy.Action.READ_DELETED)
-        if type_name == "Task":
-            stmt = stmt.where(TaskRepository(self.db, self.scope).visible_in(seeing_deleted))
-        if type_name == "Comment":
-            stmt = stmt.where(
-                CommentRepository(self.db, self.scope).of_visible_task(seeing_deleted)
-            )
+        if kind.visible_sql is not None:
+            stmt = stmt.where(kind.visible_sql(repo))
         return self.one(type_name, stmt, sel)
-
-
-_CAMEL = {
-    "status": "status",
-    "assigneeId": "assignee_id",
-    "unassigned": "unassigned",
-    "labelIds": "label_ids",
-    "dueBefore": "due_before",
-    "search": "search",
-    "includeDeleted": "include_deleted",
-}
-
-
-def _snake(given: dict[str, Any]) -> dict[str, Any]:
-    return {_CAMEL[k]: v for k, v in given.items()}

@@ -1,7 +1,8 @@
 """Estimating, before execution, how many nodes an operation can return (GitHub's node limit).
 
 Every connection field can return up to its page size (`first`/`last`, default 20) nodes for each
-of its parent's nodes; `nodes(ids:)` returns one per id. The estimate is the sum, over those
+of its parent's nodes; `nodes(ids:)` returns one per id: each field's description says which it
+is (graphql_api/schema/describe.py). The estimate is the sum, over those
 fields, of the product of the page sizes on the way down to them.
 """
 
@@ -28,8 +29,8 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from graphql.utilities import get_operation_ast
 
-from db.repositories.keyset import DEFAULT_PAGE_SIZE
 from graphql_api.limits.fragments import VISITS, FragmentResults
+from graphql_api.schema.describe import description_of, nodes_returned
 
 NODES_PER_POINT = 100
 
@@ -37,19 +38,16 @@ NODES_PER_POINT = 100
 def _multiplier(
     field: FieldNode, definition: GraphQLField, returns: str, variables: VariableValues
 ) -> int | None:
-    """The most nodes this field returns per parent, when it is a list that we count. Its
-    arguments are those the executor will use: given, else the variable's default, else the
-    argument's default in the schema."""
+    """The most nodes this field returns per parent, when it is a list that we count (its
+    description says: graphql_api/schema/describe.py). Its arguments are those the executor
+    will use: given, else the variable's default, else the argument's default in the schema."""
     try:
         args = get_argument_values(definition, field, variables)
     except GraphQLError:
         return 0  # the field is an error: it returns nothing
-    if field.name.value == "nodes" and isinstance(args.get("ids"), list):
-        return len(args["ids"])
-    if not returns.endswith("Connection"):
-        return None
-    size = args.get("first") if args.get("first") is not None else args.get("last")
-    return max(0, size) if isinstance(size, int) else DEFAULT_PAGE_SIZE
+    # An undescribed connection (tests/test_descriptions.py forbids them in our schema) still
+    # counts its page: the estimate must never come out low.
+    return nodes_returned(description_of(definition), args, returns.endswith("Connection"))
 
 
 class _Estimates:

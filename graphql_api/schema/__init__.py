@@ -24,6 +24,7 @@ from graphql_api.resolvers import projects as project_resolvers
 from graphql_api.resolvers import tasks as task_resolvers
 from graphql_api.resolvers import workspaces as workspace_resolvers
 from graphql_api.resolvers.viewer import resolve_viewer
+from graphql_api.schema.describe import root
 from graphql_api.schema.errors import raised_before_execution, shape_stream
 from graphql_api.schema.payloads import (
     AddMemberPayload,
@@ -60,26 +61,32 @@ from graphql_api.settings import Settings
 @strawberry.type
 class Query:
     viewer: User | None = strawberry.field(
-        resolver=resolve_viewer, description="The signed-in user; null when anonymous."
+        resolver=resolve_viewer,
+        description="The signed-in user; null when anonymous.",
+        metadata=root("viewer"),
     )
     node: Node | None = strawberry.field(
         resolver=node_resolvers.node,
         permission_classes=AUTHENTICATED,
+        metadata=root("node"),
         description="Any object by its id; null when it does not exist or is not visible to you.",
     )
     nodes: list[Node | None] = strawberry.field(
         resolver=node_resolvers.nodes,
         permission_classes=AUTHENTICATED,
+        metadata=root("nodes", returns="ids"),
         description="Objects by id (at most 100), in the order asked; null where not visible.",
     )
     workspaces: Connection[Workspace] = strawberry.field(
         resolver=workspace_resolvers.workspaces,
         permission_classes=AUTHENTICATED,
+        metadata=root("workspaces", returns="page"),
         description="The workspaces you belong to, oldest first.",
     )
     workspace: Workspace | None = strawberry.field(
         resolver=workspace_resolvers.workspace,
         permission_classes=AUTHENTICATED,
+        metadata=root("workspace"),
         description="One of your workspaces by its slug.",
     )
 

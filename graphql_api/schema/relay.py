@@ -12,6 +12,12 @@ from strawberry.types.nodes import SelectedField
 from db import ids
 from db.errors import InvalidInput, NotFound
 from db.repositories.keyset import Page
+from graphql_api.schema.describe import METADATA_KEY, ConnectionPart
+
+
+def part() -> Any:
+    return strawberry.field(metadata={METADATA_KEY: ConnectionPart()})
+
 
 T = TypeVar("T")
 
@@ -67,28 +73,33 @@ class Node:
     id: strawberry.ID
 
 
+# Every field below is part of a connection: answered by whichever path answers the
+# connection (graphql_api/schema/describe.py, ConnectionPart).
 @strawberry.type
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    has_next_page: bool = part()
+    has_previous_page: bool = part()
+    start_cursor: str | None = part()
+    end_cursor: str | None = part()
 
 
 @strawberry.type
 class Edge(Generic[T]):
-    cursor: str
-    node: T
+    cursor: str = part()
+    node: T = part()
 
 
 @strawberry.type
 class Connection(Generic[T]):
-    edges: list[Edge[T]]
-    nodes: list[T]
-    page_info: PageInfo
+    edges: list[Edge[T]] = part()
+    nodes: list[T] = part()
+    page_info: PageInfo = part()
     _count: strawberry.Private[Callable[[], Awaitable[int]]]
 
-    @strawberry.field(description="How many items the whole list holds, under the same filter.")
+    @strawberry.field(
+        description="How many items the whole list holds, under the same filter.",
+        metadata={METADATA_KEY: ConnectionPart()},
+    )
     async def total_count(self) -> int:
         return await self._count()
 

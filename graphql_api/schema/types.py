@@ -1,27 +1,27 @@
-"""Object types of the API. Each wraps a model; relationship fields load through DataLoaders,
-and nested connections are batched across parents (no N+1)."""
+"""Object types of the API, each field declared once with its description
+(graphql_api/schema/describe.py): the resolvers, the compiled fast path and the cost estimate
+are all derived from it. Relationship fields load through DataLoaders, and nested connections
+are batched across parents (no N+1)."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 
 from db import models
-from db.encodings import task_identifier
+from db.encodings import task_identifier, task_identifier_sql
 from db.repositories import (
     AuditEventRepository,
     CommentRepository,
-    KeysetOrder,
     LabelRepository,
     MembershipRepository,
-    PageArgs,
     ProjectRepository,
     TaskRepository,
+    UserRepository,
+    WorkspaceRepository,
 )
 from db.repositories.audit_events import AUDIT_ORDER
 from db.repositories.comments import COMMENT_ORDER
@@ -31,8 +31,21 @@ from db.repositories.tasks import TASK_ORDERS
 from db.repositories.workspaces import MEMBERSHIP_ORDER
 from graphql_api import policy
 from graphql_api.context import Context
+from graphql_api.resolvers.fields import described
+from graphql_api.schema.describe import (
+    Args,
+    Children,
+    Described,
+    Lookup,
+    Reference,
+    Related,
+    Sql,
+    column,
+    computed,
+    global_id,
+)
 from graphql_api.schema.filters import TaskFilterInput, TaskOrder, task_filter
-from graphql_api.schema.relay import Connection, Node, page_requested, to_global_id
+from graphql_api.schema.relay import Connection, Node
 
 # Registered with strawberry once; the models' enums are the GraphQL enums.
 strawberry.enum(models.Role, description="A member's role in a workspace.")
@@ -43,257 +56,190 @@ TaskStatus = models.TaskStatus
 TaskPriority = models.TaskPriority
 
 
-async def _user(info: strawberry.Info, user_id: uuid.UUID | None) -> User | None:
-    """A referenced user, or null when there is none or they are no longer visible to you."""
-    if user_id is None:
-        return None
-    ctx: Context = info.context
-    found = await ctx.loaders.users.load(user_id)
-    return User.from_model(found) if found else None
+def _user(column_name: str) -> Reference:
+    """A referenced user, null when there is none or they are no longer visible to you."""
+    return Reference("User", column_name, UserRepository)
 
 
 @strawberry.type
-class User(Node):
-    id: strawberry.ID
-    email: str = strawberry.field(
+class User(Node, Described):
+    id: strawberry.ID = global_id()
+    email: str = column(
         description="Visible to the user themself and to the members of a shared workspace."
     )
-    display_name: str
-    created_at: datetime
-
-    @classmethod
-    def from_model(cls, user: models.User) -> User:
-        return cls(
-            id=to_global_id("User", user.id),
-            email=user.email,
-            display_name=user.display_name,
-            created_at=user.created_at,
-        )
+    display_name: str = column()
+    created_at: datetime = column()
+    _model: strawberry.Private[models.User]
 
 
 @strawberry.type
-class Membership:
-    role: Role
-    created_at: datetime
-    _user_id: strawberry.Private[uuid.UUID]
+class Membership(Described):
+    role: Role = column()
+    created_at: datetime = column()
+    _model: strawberry.Private[models.Membership]
 
-    @strawberry.field
-    async def user(self, info: strawberry.Info) -> User:
-        user = await _user(info, self._user_id)
-        assert user is not None, "members of a visible workspace are visible"
-        return user
-
-    @classmethod
-    def from_model(cls, m: models.Membership) -> Membership:
-        return cls(role=m.role, created_at=m.created_at, _user_id=m.user_id)
+    @described(_user("user_id"))
+    async def user(self, info: strawberry.Info) -> User: ...
 
 
 @strawberry.type
-class Label(Node):
-    id: strawberry.ID
-    name: str
-    color: str = strawberry.field(description="#RRGGBB")
-    created_at: datetime
-
-    @classmethod
-    def from_model(cls, label: models.Label) -> Label:
-        return cls(
-            id=to_global_id("Label", label.id),
-            name=label.name,
-            color=label.color,
-            created_at=label.created_at,
-        )
+class Label(Node, Described):
+    id: strawberry.ID = global_id()
+    name: str = column()
+    color: str = column(description="#RRGGBB")
+    created_at: datetime = column()
+    _model: strawberry.Private[models.Label]
 
 
 @strawberry.type
-class AuditEvent(Node):
-    id: strawberry.ID
-    action: str = strawberry.field(description="e.g. task.update, member.add")
-    entity_type: str
-    entity_id: strawberry.ID
-    at: datetime
-    changes: JSON | None = strawberry.field(
-        description="Changed fields as {field: [before, after]}."
+class AuditEvent(Node, Described):
+    id: strawberry.ID = global_id()
+    action: str = column(description="e.g. task.update, member.add")
+    entity_type: str = column()
+    entity_id: strawberry.ID = global_id("entity_id", type_attr="entity_type")
+    at: datetime = column("created_at")
+    changes: JSON | None = column(description="Changed fields as {field: [before, after]}.")
+    _model: strawberry.Private[models.AuditEvent]
+
+    @described(_user("actor_id"))
+    async def actor(self, info: strawberry.Info) -> User | None: ...
+
+
+@strawberry.type
+class Comment(Node, Described):
+    id: strawberry.ID = global_id()
+    body: str = column()
+    created_at: datetime = column()
+    updated_at: datetime = column()
+    version: int = column()
+    _model: strawberry.Private[models.Comment]
+
+    @described(_user("author_id"))
+    async def author(self, info: strawberry.Info) -> User | None: ...
+
+
+def _identifier_sql(sql: Sql, alias: str) -> str:
+    key = sql.embed(ProjectRepository.key_of(sql.ref(alias, "project_id")))
+    return task_identifier_sql(f"({key})", f"{alias}.number")
+
+
+# Comments follow their task (policy.sees_task): a deleted task's only for the roles that may
+# see deleted tasks; e.g. the payload of deleteTask shows a MEMBER the task, not its comments.
+def _comments_of_visible_tasks(repo: Any, _: Args) -> Any:
+    return repo.select().where(
+        repo.of_visible_task(policy.roles_allowed(policy.Action.READ_DELETED))
     )
-    _actor_id: strawberry.Private[uuid.UUID | None]
-
-    @strawberry.field
-    async def actor(self, info: strawberry.Info) -> User | None:
-        return await _user(info, self._actor_id)
-
-    @classmethod
-    def from_model(cls, e: models.AuditEvent) -> AuditEvent:
-        return cls(
-            id=to_global_id("AuditEvent", e.id),
-            action=e.action,
-            entity_type=e.entity_type,
-            entity_id=to_global_id(e.entity_type, e.entity_id),
-            at=e.created_at,
-            changes=cast(JSON, e.changes),
-            _actor_id=e.actor_id,
-        )
 
 
 @strawberry.type
-class Comment(Node):
-    id: strawberry.ID
-    body: str
-    created_at: datetime
-    updated_at: datetime
-    version: int
-    _author_id: strawberry.Private[uuid.UUID | None]
-
-    @strawberry.field
-    async def author(self, info: strawberry.Info) -> User | None:
-        return await _user(info, self._author_id)
-
-    @classmethod
-    def from_model(cls, c: models.Comment) -> Comment:
-        return cls(
-            id=to_global_id("Comment", c.id),
-            body=c.body,
-            created_at=c.created_at,
-            updated_at=c.updated_at,
-            version=c.version,
-            _author_id=c.author_id,
-        )
-
-
-@strawberry.type
-class Task(Node):
-    id: strawberry.ID
-    number: int
-    title: str
-    description: str | None
-    status: TaskStatus
-    priority: TaskPriority
-    due_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    deleted_at: datetime | None
-    version: int = strawberry.field(description="Pass as expectedVersion to updateTask.")
+class Task(Node, Described):
+    id: strawberry.ID = global_id()
+    number: int = column()
+    title: str = column()
+    description: str | None = column()
+    status: TaskStatus = column()
+    priority: TaskPriority = column()
+    due_at: datetime | None = column()
+    created_at: datetime = column()
+    updated_at: datetime = column()
+    deleted_at: datetime | None = column()
+    version: int = column(description="Pass as expectedVersion to updateTask.")
     _model: strawberry.Private[models.Task]
 
-    @classmethod
-    def from_model(cls, t: models.Task) -> Task:
-        return cls(
-            id=to_global_id("Task", t.id),
-            number=t.number,
-            title=t.title,
-            description=t.description,
-            status=t.status,
-            priority=t.priority,
-            due_at=t.due_at,
-            created_at=t.created_at,
-            updated_at=t.updated_at,
-            deleted_at=t.deleted_at,
-            version=t.version,
-            _model=t,
-        )
-
-    async def _project(self, info: strawberry.Info) -> models.Project:
+    @computed(_identifier_sql, description='"<project key>-<number>", e.g. "WEB-42".')
+    async def identifier(self, info: strawberry.Info) -> str:
         ctx: Context = info.context
         project = await ctx.loaders.projects.load(self._model.project_id)
         assert project is not None, "the project of a visible task is visible"
-        return project
+        return task_identifier(project.key, self.number)
 
-    @strawberry.field(description='"<project key>-<number>", e.g. "WEB-42".')
-    async def identifier(self, info: strawberry.Info) -> str:
-        return task_identifier((await self._project(info)).key, self.number)
+    @described(Reference("Project", "project_id", ProjectRepository))
+    async def project(self, info: strawberry.Info) -> Project: ...
 
-    @strawberry.field
-    async def project(self, info: strawberry.Info) -> Project:
-        return Project.from_model(await self._project(info))
+    @described(_user("assignee_id"))
+    async def assignee(self, info: strawberry.Info) -> User | None: ...
 
-    @strawberry.field
-    async def assignee(self, info: strawberry.Info) -> User | None:
-        return await _user(info, self._model.assignee_id)
+    @described(_user("created_by_id"))
+    async def created_by(self, info: strawberry.Info) -> User | None: ...
 
-    @strawberry.field
-    async def created_by(self, info: strawberry.Info) -> User | None:
-        return await _user(info, self._model.created_by_id)
+    @described(
+        Related("Label", TaskRepository.labels_select, models.TaskLabel.task_id, "task_labels"),
+        description="By name.",
+    )
+    async def labels(self, info: strawberry.Info) -> list[Label]: ...
 
-    @strawberry.field(description="By name.")
-    async def labels(self, info: strawberry.Info) -> list[Label]:
-        ctx: Context = info.context
-        return [
-            Label.from_model(label) for label in await ctx.loaders.task_labels.load(self._model.id)
-        ]
-
-    @strawberry.field(description="Oldest first.")
-    async def comments(
-        self, info: strawberry.Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Comment]:
-        ctx: Context = info.context
-        if self.deleted_at is not None:
-            # Comments follow their task (policy.sees_task): the payload of deleteTask shows a
-            # MEMBER the task it deleted, but no longer its comments.
-            role = await ctx.loaders.roles.load(self._model.workspace_id)
-            if not policy.sees_task(role, deleted=True):
-                return Connection.empty()
-        return await _children(
-            info,
-            "Task.comments",
-            self._model.id,
-            PageArgs(first=first, after=after),
+    @described(
+        Children(
+            "Comment",
             CommentRepository,
             models.Comment.task_id,
-            COMMENT_ORDER,
-            Comment.from_model,
-        )
-
-    @strawberry.field(description="What happened to this task, newest first.")
-    async def history(
+            order=lambda _: COMMENT_ORDER,
+            statement=_comments_of_visible_tasks,
+        ),
+        description="Oldest first.",
+    )
+    async def comments(
         self, info: strawberry.Info, first: int | None = None, after: str | None = None
-    ) -> Connection[AuditEvent]:
-        return await _children(
-            info,
-            "Task.history",
-            self._model.id,
-            PageArgs(first=first, after=after),
+    ) -> Connection[Comment]: ...
+
+    @described(
+        Children(
+            "AuditEvent",
             AuditEventRepository,
             models.AuditEvent.entity_id,
-            AUDIT_ORDER,
-            AuditEvent.from_model,
-        )
+            order=lambda _: AUDIT_ORDER,
+        ),
+        description="What happened to this task, newest first.",
+    )
+    async def history(
+        self, info: strawberry.Info, first: int | None = None, after: str | None = None
+    ) -> Connection[AuditEvent]: ...
+
+
+def _task_order(args: Args) -> Any:
+    order = args.get("order_by") or TaskOrder()
+    return TASK_ORDERS[(order.field.value, order.direction.value == "DESC")]
+
+
+def _deleted_needs_role(args: Args) -> policy.Action | None:
+    return policy.Action.READ_DELETED if task_filter(args.get("filter")).include_deleted else None
+
+
+PROJECT_TASKS = Children(
+    "Task",
+    TaskRepository,
+    models.Task.project_id,
+    order=_task_order,
+    statement=lambda repo, args: repo.filtered(task_filter(args.get("filter"))),
+    variant=lambda args: task_filter(args.get("filter")),
+    guard=_deleted_needs_role,
+    # totalCount from the task counters when the filter allows (one project; many).
+    total=(
+        lambda repo, args, project: repo.total_in_project(task_filter(args.get("filter")), project),
+        lambda repo, args, ids: repo.count_in_projects(task_filter(args.get("filter")), ids),
+    ),
+)
 
 
 @strawberry.type
-class Project(Node):
-    id: strawberry.ID
-    key: str
-    name: str
-    description: str | None
-    archived_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    version: int
+class Project(Node, Described):
+    id: strawberry.ID = global_id()
+    key: str = column()
+    name: str = column()
+    description: str | None = column()
+    archived_at: datetime | None = column()
+    created_at: datetime = column()
+    updated_at: datetime = column()
+    version: int = column()
     _model: strawberry.Private[models.Project]
 
-    @classmethod
-    def from_model(cls, p: models.Project) -> Project:
-        return cls(
-            id=to_global_id("Project", p.id),
-            key=p.key,
-            name=p.name,
-            description=p.description,
-            archived_at=p.archived_at,
-            created_at=p.created_at,
-            updated_at=p.updated_at,
-            version=p.version,
-            _model=p,
-        )
+    @described(Reference("Workspace", "workspace_id", WorkspaceRepository))
+    async def workspace(self, info: strawberry.Info) -> Workspace: ...
 
-    @strawberry.field
-    async def workspace(self, info: strawberry.Info) -> Workspace:
-        ctx: Context = info.context
-        ws = await ctx.loaders.workspaces.load(self._model.workspace_id)
-        assert ws is not None, "the workspace of a visible project is visible"
-        return Workspace.from_model(ws)
-
-    @strawberry.field(
+    @described(
+        PROJECT_TASKS,
         description="Tasks, filtered and ordered (default: oldest first). Deleted tasks only "
-        "with filter.includeDeleted, for ADMIN and above."
+        "with filter.includeDeleted, for ADMIN and above.",
     )
     async def tasks(
         self,
@@ -304,161 +250,85 @@ class Project(Node):
         before: str | None = None,
         filter: TaskFilterInput | None = None,
         order_by: TaskOrder | None = None,
-    ) -> Connection[Task]:
-        ctx: Context = info.context
-        f = task_filter(filter)
-        if f.include_deleted:
-            role = await ctx.loaders.roles.load(self._model.workspace_id)
-            policy.require(role, policy.Action.READ_DELETED)
-        order = order_by or TaskOrder()
-        return await ctx.loaders.connection(
-            "Project.tasks",
-            self._model.id,
-            PageArgs(first=first, after=after, last=last, before=before),
-            repository=TaskRepository,
-            statement=lambda r: r.filtered(f),
-            parent=models.Task.project_id,
-            order=TASK_ORDERS[(order.field.value, order.direction.value == "DESC")],
-            wrap=Task.from_model,
-            filter_key=f,
-            with_page=page_requested(info),
-            count=lambda r, ids: r.count_in_projects(f, ids),
-        )
+    ) -> Connection[Task]: ...
+
+
+def _viewer_role_sql(sql: Sql, alias: str) -> str:
+    return f"({sql.embed(MembershipRepository.role_of(sql.viewer_id, sql.ref(alias, 'id')))})"
 
 
 @strawberry.type
-class Workspace(Node):
-    id: strawberry.ID
-    name: str
-    slug: str
-    created_at: datetime
-    _id: strawberry.Private[uuid.UUID]
+class Workspace(Node, Described):
+    id: strawberry.ID = global_id()
+    name: str = column()
+    slug: str = column()
+    created_at: datetime = column()
+    _model: strawberry.Private[models.Workspace]
 
-    @classmethod
-    def from_model(cls, ws: models.Workspace) -> Workspace:
-        return cls(
-            id=to_global_id("Workspace", ws.id),
-            name=ws.name,
-            slug=ws.slug,
-            created_at=ws.created_at,
-            _id=ws.id,
-        )
-
-    async def _role(self, info: strawberry.Info) -> Role:
+    @computed(_viewer_role_sql, description="The signed-in user's role here.")
+    async def viewer_role(self, info: strawberry.Info) -> Role:
         ctx: Context = info.context
-        role = await ctx.loaders.roles.load(self._id)
+        role = await ctx.loaders.roles.load(self._model.id)
         assert role is not None, "a visible workspace is one the viewer belongs to"
         return role
 
-    @strawberry.field(description="The signed-in user's role here.")
-    async def viewer_role(self, info: strawberry.Info) -> Role:
-        return await self._role(info)
-
-    @strawberry.field(description="The members, oldest first.")
-    async def members(
-        self, info: strawberry.Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Membership]:
-        return await _children(
-            info,
-            "Workspace.members",
-            self._id,
-            PageArgs(first=first, after=after),
+    @described(
+        Children(
+            "Membership",
             MembershipRepository,
             models.Membership.workspace_id,
-            MEMBERSHIP_ORDER,
-            Membership.from_model,
-        )
+            order=lambda _: MEMBERSHIP_ORDER,
+        ),
+        description="The members, oldest first.",
+    )
+    async def members(
+        self, info: strawberry.Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Membership]: ...
 
-    @strawberry.field(description="Projects, oldest first; archived ones only when asked for.")
+    @described(
+        Children(
+            "Project",
+            ProjectRepository,
+            models.Project.workspace_id,
+            order=lambda _: PROJECT_ORDER,
+            statement=lambda repo, args: repo.listed(bool(args.get("include_archived"))),
+            variant=lambda args: bool(args.get("include_archived")),
+        ),
+        description="Projects, oldest first; archived ones only when asked for.",
+    )
     async def projects(
         self,
         info: strawberry.Info,
         first: int | None = None,
         after: str | None = None,
         include_archived: bool = False,
-    ) -> Connection[Project]:
-        ctx: Context = info.context
+    ) -> Connection[Project]: ...
 
-        def statement(r: Any) -> Any:
-            stmt = r.select()
-            return stmt if include_archived else stmt.where(models.Project.archived_at.is_(None))
+    @described(
+        Lookup("Project", ProjectRepository, lambda repo, ws, args: repo.by_key(ws, args["key"])),
+        description="One project by its key, archived or not.",
+    )
+    async def project(self, info: strawberry.Info, key: str) -> Project | None: ...
 
-        return await ctx.loaders.connection(
-            "Workspace.projects",
-            self._id,
-            PageArgs(first=first, after=after),
-            repository=ProjectRepository,
-            statement=statement,
-            parent=models.Project.workspace_id,
-            order=PROJECT_ORDER,
-            wrap=Project.from_model,
-            filter_key=include_archived,
-            with_page=page_requested(info),
-        )
-
-    @strawberry.field(description="One project by its key, archived or not.")
-    async def project(self, info: strawberry.Info, key: str) -> Project | None:
-        ctx: Context = info.context
-        found = await ProjectRepository(ctx.db, ctx.scope).get_by_key(self._id, key.upper())
-        return Project.from_model(found) if found else None
-
-    @strawberry.field(description="Labels, oldest first.")
+    @described(
+        Children("Label", LabelRepository, models.Label.workspace_id, order=lambda _: LABEL_ORDER),
+        description="Labels, oldest first.",
+    )
     async def labels(
         self, info: strawberry.Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Label]:
-        return await _children(
-            info,
-            "Workspace.labels",
-            self._id,
-            PageArgs(first=first, after=after),
-            LabelRepository,
-            models.Label.workspace_id,
-            LABEL_ORDER,
-            Label.from_model,
-        )
+    ) -> Connection[Label]: ...
 
-    @strawberry.field(
-        description="Everything that changed here, newest first. OWNER and ADMIN only."
+    @described(
+        Children(
+            "AuditEvent",
+            AuditEventRepository,
+            models.AuditEvent.workspace_id,
+            order=lambda _: AUDIT_ORDER,
+            guard=lambda _: policy.Action.READ_AUDIT,
+            workspace_attr="id",
+        ),
+        description="Everything that changed here, newest first. OWNER and ADMIN only.",
     )
     async def audit_events(
         self, info: strawberry.Info, first: int | None = None, after: str | None = None
-    ) -> Connection[AuditEvent]:
-        policy.require(await self._role(info), policy.Action.READ_AUDIT)
-        return await _children(
-            info,
-            "Workspace.auditEvents",
-            self._id,
-            PageArgs(first=first, after=after),
-            AuditEventRepository,
-            models.AuditEvent.workspace_id,
-            AUDIT_ORDER,
-            AuditEvent.from_model,
-        )
-
-
-T = TypeVar("T")
-
-
-async def _children(
-    info: strawberry.Info,
-    name: str,
-    parent_id: uuid.UUID,
-    args: PageArgs,
-    repository: Any,
-    parent: Any,
-    order: KeysetOrder,
-    wrap: Callable[[Any], T],
-) -> Connection[T]:
-    """A plain nested connection: every child of the parent, in the given order."""
-    ctx: Context = info.context
-    return await ctx.loaders.connection(
-        name,
-        parent_id,
-        args,
-        repository=repository,
-        statement=lambda r: r.select(),
-        parent=parent,
-        order=order,
-        wrap=wrap,
-        with_page=page_requested(info),
-    )
+    ) -> Connection[AuditEvent]: ...
