@@ -2,7 +2,7 @@
 asyncpg, one hand-written SQL statement per operation, PostgreSQL's JSON passed through.
 
 Run by the harness as `uvicorn bench.limit:app`; LIMIT_DATABASE_URL and LIMIT_ACTOR name the
-database and the user that M1 writes as.
+database and the user that M1 writes as, and Q4-Q7 read as (the signed-in viewer).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cache
 from typing import Any
 
 import asyncpg
@@ -21,7 +22,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench.operations import LIMIT_M1, LIMIT_Q1, LIMIT_Q1C, LIMIT_Q2, LIMIT_Q3
+from bench.operations import (
+    LIMIT_M1,
+    LIMIT_Q1,
+    LIMIT_Q1C,
+    LIMIT_Q2,
+    LIMIT_Q3,
+    LIMIT_Q4,
+    LIMIT_Q5,
+    LIMIT_Q6,
+    LIMIT_Q7,
+)
 from db.ids import uuid7
 from db.urls import asyncpg_dsn
 from graphql_api.pools import keep_session
@@ -29,9 +40,19 @@ from graphql_api.pools import keep_session
 POOL: dict[str, Any] = {}
 
 
-def _uuid(global_id: str) -> uuid.UUID:
+def _parse(global_id: str) -> tuple[str, uuid.UUID]:
     raw = base64.urlsafe_b64decode(global_id + "=" * (-len(global_id) % 4)).decode()
-    return uuid.UUID(raw.partition(":")[2])
+    kind, _, value = raw.partition(":")
+    return kind, uuid.UUID(value)
+
+
+def _uuid(global_id: str) -> uuid.UUID:
+    return _parse(global_id)[1]
+
+
+@cache
+def _viewer() -> uuid.UUID:
+    return uuid.UUID(os.environ["LIMIT_ACTOR"])
 
 
 async def graphql(request: Request) -> Response:
@@ -47,6 +68,22 @@ async def graphql(request: Request) -> Response:
             result = await conn.fetchval(LIMIT_Q2, _uuid(variables["id"]), variables["id"])
         elif name == "Deep":
             result = await conn.fetchval(LIMIT_Q3, variables["slug"])
+        elif name == "History":
+            result = await conn.fetchval(LIMIT_Q4, _uuid(variables["id"]), _viewer())
+        elif name == "AuditLog":
+            result = await conn.fetchval(LIMIT_Q5, variables["slug"], _viewer())
+        elif name == "Nodes":
+            parsed = [_parse(i) for i in variables["ids"]]
+            result = await conn.fetchval(
+                LIMIT_Q6,
+                [kind for kind, _ in parsed],
+                [id for _, id in parsed],
+                variables["ids"],
+                _viewer(),
+            )
+        elif name == "BoardInclude":
+            statement = LIMIT_Q7[(variables["withLabels"], variables["compact"])]
+            result = await conn.fetchval(statement, _uuid(variables["id"]))
         elif name == "Create":
             given = variables["input"]
             task_id = uuid7()
@@ -55,7 +92,7 @@ async def graphql(request: Request) -> Response:
                 _uuid(given["projectId"]),
                 task_id,
                 given["title"],
-                uuid.UUID(os.environ["LIMIT_ACTOR"]),
+                _viewer(),
                 [_uuid(label) for label in given.get("labelIds", [])],
                 uuid7(),
                 base64.urlsafe_b64encode(f"Task:{task_id}".encode()).decode(),
