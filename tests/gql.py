@@ -78,6 +78,16 @@ class Api:
         data: dict[str, Any] = body["data"]
         return data
 
+    async def sign_in(self, email: str, password: str) -> str:
+        """An existing account's access token."""
+        login = await self.ok(
+            "mutation($e: String!, $p: String!) "
+            "{ login(input: {email: $e, password: $p}) { accessToken } }",
+            {"e": email, "p": password},
+        )
+        token: str = login["login"]["accessToken"]
+        return token
+
     async def register(self, name: str | None = None) -> Account:
         n = next(_seq)
         name = name or f"user{n}"

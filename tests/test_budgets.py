@@ -122,12 +122,7 @@ async def test_compiled_statements_are_planned_once_not_per_execution(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             api = Api(http)
-            login = await api.ok(
-                "mutation($e: String!, $p: String!) "
-                "{ login(input: {email: $e, password: $p}) { accessToken } }",
-                {"e": BENCH_EMAIL, "p": BENCH_PASSWORD},
-            )
-            token = login["login"]["accessToken"]
+            token = await api.sign_in(BENCH_EMAIL, BENCH_PASSWORD)
             board = await api.ok(
                 '{ workspace(slug: "plans-1") { projects(first: 1) { nodes { id'
                 " tasks(first: 1) { nodes { id } } } } } }",
