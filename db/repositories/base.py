@@ -39,6 +39,11 @@ class Scope:
     """
 
     user_id: uuid.UUID
+    # Rows reached through a parent row this viewer already sees (a connection's children in
+    # the compiled statement): the parent carried the tenant boundary, so `restrict` adds none
+    # (a correlated repeat of it makes PostgreSQL plan the statement anew on every execution);
+    # rules that depend on the viewer (roles, shared workspaces) still apply.
+    within_parent: bool = False
 
     def workspace_ids(self) -> Select[Any]:
         return select(Membership.workspace_id).where(Membership.user_id == self.user_id)
@@ -60,7 +65,7 @@ class Repository(Generic[M]):
 
     def restrict(self, stmt: Select[Any]) -> Select[Any]:
         """The tenant boundary: every tenant-owned row carries workspace_id."""
-        if self.scope is None:
+        if self.scope is None or self.scope.within_parent:
             return stmt
         return stmt.where(self.model.workspace_id.in_(self.scope.workspace_ids()))
 

@@ -253,7 +253,7 @@ class Compiler:
     def children(
         self, spec: Children, a: str, args: dict[str, Any], sel: list[SelectionNode]
     ) -> str:
-        repo = spec.repository(self.db, self.scope)
+        repo = spec.repository(self.db, Scope(self.viewer_id, within_parent=True))
         parent = self.ref(a, "id")
         try:
             spec.variant(args)  # validates the arguments, as the resolver does first
