@@ -60,46 +60,54 @@ async def graphql(request: Request) -> Response:
     name, variables = body.get("operationName"), body.get("variables") or {}
     pool: asyncpg.Pool = POOL["pool"]
     async with pool.acquire() as conn:
-        if name == "Board":
-            result = await conn.fetchval(LIMIT_Q1, _uuid(variables["id"]))
-        elif name == "BoardCounts":
-            result = await conn.fetchval(LIMIT_Q1C, _uuid(variables["id"]))
-        elif name == "Task":
-            result = await conn.fetchval(LIMIT_Q2, _uuid(variables["id"]), variables["id"])
-        elif name == "Deep":
-            result = await conn.fetchval(LIMIT_Q3, variables["slug"])
-        elif name == "History":
-            result = await conn.fetchval(LIMIT_Q4, _uuid(variables["id"]), _viewer())
-        elif name == "AuditLog":
-            result = await conn.fetchval(LIMIT_Q5, variables["slug"], _viewer())
-        elif name == "Nodes":
-            parsed = [_parse(i) for i in variables["ids"]]
-            result = await conn.fetchval(
-                LIMIT_Q6,
-                [kind for kind, _ in parsed],
-                [id for _, id in parsed],
-                variables["ids"],
-                _viewer(),
-            )
-        elif name == "BoardInclude":
-            statement = LIMIT_Q7[(variables["withLabels"], variables["compact"])]
-            result = await conn.fetchval(statement, _uuid(variables["id"]))
-        elif name == "Create":
-            given = variables["input"]
-            task_id = uuid7()
-            result = await conn.fetchval(
-                LIMIT_M1,
-                _uuid(given["projectId"]),
-                task_id,
-                given["title"],
-                _viewer(),
-                [_uuid(label) for label in given.get("labelIds", [])],
-                uuid7(),
-                base64.urlsafe_b64encode(f"Task:{task_id}".encode()).decode(),
-            )
-        else:
-            return Response(b'{"errors":[{"message":"unknown operation"}]}', status_code=400)
+        result = await answer(conn, name, variables)
+    if result is None:
+        return Response(b'{"errors":[{"message":"unknown operation"}]}', status_code=400)
     return Response(result.encode(), media_type="application/json")
+
+
+async def answer(conn: Any, name: str | None, variables: dict[str, Any]) -> str | None:
+    """The response to one operation, by its name, with one statement; None if unknown."""
+    if name == "Board":
+        result = await conn.fetchval(LIMIT_Q1, _uuid(variables["id"]))
+    elif name == "BoardCounts":
+        result = await conn.fetchval(LIMIT_Q1C, _uuid(variables["id"]))
+    elif name == "Task":
+        result = await conn.fetchval(LIMIT_Q2, _uuid(variables["id"]), variables["id"])
+    elif name == "Deep":
+        result = await conn.fetchval(LIMIT_Q3, variables["slug"])
+    elif name == "History":
+        result = await conn.fetchval(LIMIT_Q4, _uuid(variables["id"]), _viewer())
+    elif name == "AuditLog":
+        result = await conn.fetchval(LIMIT_Q5, variables["slug"], _viewer())
+    elif name == "Nodes":
+        parsed = [_parse(i) for i in variables["ids"]]
+        result = await conn.fetchval(
+            LIMIT_Q6,
+            [kind for kind, _ in parsed],
+            [id for _, id in parsed],
+            variables["ids"],
+            _viewer(),
+        )
+    elif name == "BoardInclude":
+        statement = LIMIT_Q7[(variables["withLabels"], variables["compact"])]
+        result = await conn.fetchval(statement, _uuid(variables["id"]))
+    elif name == "Create":
+        given = variables["input"]
+        task_id = uuid7()
+        result = await conn.fetchval(
+            LIMIT_M1,
+            _uuid(given["projectId"]),
+            task_id,
+            given["title"],
+            _viewer(),
+            [_uuid(label) for label in given.get("labelIds", [])],
+            uuid7(),
+            base64.urlsafe_b64encode(f"Task:{task_id}".encode()).decode(),
+        )
+    else:
+        return None
+    return result  # type: ignore[no-any-return]
 
 
 @asynccontextmanager

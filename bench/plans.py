@@ -1,8 +1,9 @@
 """How PostgreSQL runs each compiled corpus read on the benchmark's data set: milliseconds per
-execution of the prepared statement on one connection, and whether PostgreSQL settled on a
-generic plan (planned once) or plans it anew on every execution (custom plans), which costs
-more than running it. `tests/test_budgets.py` checks the generic plans on a small data set;
-this shows them where they matter, on 100,000 tasks.
+execution of the prepared statement on one connection, beside the limit endpoint's hand-written
+statement for the same answer (bench/limit.py, run the same way), and whether PostgreSQL settled
+on a generic plan (planned once) or plans ours anew on every execution (custom plans), which
+costs more than running it. `tests/test_budgets.py` checks the generic plans on a small data
+set; this shows them where they matter, on 100,000 tasks.
 
     .venv/bin/python -m bench.plans [--executions 200]
 """
@@ -18,6 +19,7 @@ from typing import Any
 import asyncpg
 from graphql import parse
 
+from bench import limit
 from bench.run import data_dir, ensure_data, operations
 from db.embedded import EmbeddedPostgres
 from db.migrations import run_sync
@@ -46,6 +48,21 @@ async def measure(dsn: str, sql: str, values: list[Any], executions: int) -> tup
     return ms, "generic" if generic > custom else "custom (planned every time)"
 
 
+async def limit_ms(dsn: str, viewer: Any, body: dict[str, Any], executions: int) -> float:
+    os.environ["LIMIT_ACTOR"] = str(viewer)
+    conn = await asyncpg.connect(dsn, server_settings={"plan_cache_mode": "force_generic_plan"})
+    try:
+        name, variables = body.get("operationName"), body.get("variables") or {}
+        for _ in range(10):
+            await limit.answer(conn, name, variables)
+        started = time.perf_counter()
+        for _ in range(executions):
+            await limit.answer(conn, name, variables)
+        return (time.perf_counter() - started) / executions * 1000
+    finally:
+        await conn.close()
+
+
 async def report(url: str, executions: int) -> None:
     data = await ensure_data(url, 100_000)
     dsn = asyncpg_dsn(url)
@@ -54,7 +71,7 @@ async def report(url: str, executions: int) -> None:
         viewer = await conn.fetchval("SELECT id FROM users WHERE email = $1", BENCH_EMAIL)
     finally:
         await conn.close()
-    print("| operation | ms per execution | plan |\n| --- | ---: | --- |")
+    print("| operation | ms per execution | limit ms | plan |\n| --- | ---: | ---: | --- |")
     for name, body in operations(data).items():
         if "query" not in body:
             continue  # sent by hash: the same statement as its twin by text
@@ -69,10 +86,11 @@ async def report(url: str, executions: int) -> None:
                 None,  # type: ignore[arg-type]  # the compiler reads no rows itself
             ).compile()
         except Exception as exc:  # mutations, and anything the compiler declines
-            print(f"| {name} | - | not compiled: {exc} |")
+            print(f"| {name} | - | - | not compiled: {exc} |")
             continue
         ms, plan = await measure(dsn, sql, values, executions)
-        print(f"| {name} | {ms:.2f} | {plan} |")
+        theirs = await limit_ms(dsn, viewer, body, executions)
+        print(f"| {name} | {ms:.2f} | {theirs:.2f} | {plan} |")
 
 
 def main() -> None:

@@ -374,12 +374,37 @@ class Compiler:
             case "node":
                 return self.node(str(args["id"]), sel)
             case "nodes":
-                ids = args["ids"]
-                if len(ids) > MAX_NODES:
-                    raise Unsupported("too many ids: the resolvers report the error")
-                # In the order of `ids`, null for each missing or invisible one, as nodes().
-                return "json_build_array(" + ", ".join(self.node(str(i), sel) for i in ids) + ")"
+                return self.nodes([str(i) for i in args["ids"]], sel)
         raise Unsupported(f"Query.{name}")
+
+    def nodes(self, ids: list[str], sel: list[SelectionNode]) -> str:
+        """nodes(ids:) in the order of `ids`, null for each missing or invisible one: the ids
+        are parameters (one unnest), and each type's lookup appears once, whatever the count."""
+        if len(ids) > MAX_NODES:
+            raise Unsupported("too many ids: the resolvers report the error")
+        parsed = [from_global_id(i) for i in ids]
+        known = [p if p is not None and p[0] in NODE_TYPES else None for p in parsed]
+        i = self.alias()
+        row = self.ref(i, "id")
+        cases = [
+            f"WHEN {sql_literal(kind)} THEN {self.one(kind, self.lookup(kind, row), sel)}"
+            for kind in sorted({p[0] for p in known if p is not None})
+        ]
+        kinds = self.param([p[0] if p is not None else "" for p in known])
+        uuids = self.param([p[1] if p is not None else None for p in known])
+        item = f"CASE {i}.kind {' '.join(cases)} END" if cases else "null::json"
+        return (
+            f"coalesce((SELECT json_agg({item} ORDER BY {i}.n) "
+            f"FROM unnest({kinds}::text[], {uuids}::uuid[]) WITH ORDINALITY AS {i}(kind, id, n)), "
+            "'[]'::json)"
+        )
+
+    def lookup(self, type_name: str, id: Any) -> Select[Any]:
+        """The row an id of `type_name` finds, as resolvers/nodes.py NODE_TYPES defines it."""
+        kind = NODE_TYPES[type_name]
+        repo = kind.repository(self.db, self.scope)
+        stmt = repo.select().where(repo.model.id == id)
+        return stmt if kind.visible_sql is None else stmt.where(kind.visible_sql(repo))
 
     def node(self, gid: str, sel: list[SelectionNode]) -> str:
         """node(id:) as the resolver finds it (resolvers/nodes.py NODE_TYPES, in SQL)."""
@@ -387,9 +412,4 @@ class Compiler:
         if parsed is None or parsed[0] not in NODE_TYPES:
             return "null"
         type_name, id = parsed
-        kind = NODE_TYPES[type_name]
-        repo = kind.repository(self.db, self.scope)
-        stmt = repo.select().where(repo.model.id == id)
-        if kind.visible_sql is not None:
-            stmt = stmt.where(kind.visible_sql(repo))
-        return self.one(type_name, stmt, sel)
+        return self.one(type_name, self.lookup(type_name, id), sel)
