@@ -57,8 +57,12 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
     bytes from `encode_json` as binary frames, which graphql-ws, Apollo and browsers reject.)"""
 
     async def send_json(self, message: Mapping[str, object]) -> None:
+        await self.send_text(orjson.dumps(message).decode())
+
+    async def send_text(self, text: str) -> None:
+        """A message already serialized (the hub's shared `next` payloads, events/shared.py)."""
         try:
-            await self.ws.send_text(orjson.dumps(message).decode())
+            await self.ws.send_text(text)
         except WebSocketDisconnect as exc:
             raise WebSocketDisconnected from exc
 

@@ -23,7 +23,7 @@ import contextlib
 import enum
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -31,8 +31,9 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.urls import asyncpg_dsn
-from graphql_api.events.loader import Delivery, Event, EventLoader
+from graphql_api.events.loader import Delivery, Event, EventLoader, LoadedEvent
 from graphql_api.events.publish import CHANNEL
+from graphql_api.events.shared import SharedExecution
 from graphql_api.observability import metrics
 
 log = logging.getLogger(__name__)
@@ -66,20 +67,26 @@ class Signal(enum.Enum):
     MISSED = "may have missed events"
 
 
+# What a subscriber's queue holds: the event to execute itself (Delivery), or its `next`
+# payload executed by the hub (str), or the exception that executing it raised.
+Item = Delivery | str | Exception
+
+
 @dataclass(eq=False)
 class Subscriber:
     workspace_id: uuid.UUID
     project_id: uuid.UUID | None
     viewer_id: uuid.UUID
-    queue: asyncio.Queue[Delivery | Signal] = field(
-        default_factory=lambda: asyncio.Queue(QUEUE_SIZE)
-    )
+    # Set when the hub executes this subscription's events (once per group of subscribers that
+    # would get the same payload); None: the subscriber executes each Delivery itself.
+    shared: SharedExecution | None = None
+    queue: asyncio.Queue[Item | Signal] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     ended: bool = False
 
     def wants(self, event: Event) -> bool:
         return self.project_id is None or event.get("project") == str(self.project_id)
 
-    def offer(self, delivery: Delivery) -> bool:
+    def offer(self, delivery: Item) -> bool:
         """False when the subscriber overflowed."""
         if self.ended:
             return True
@@ -104,7 +111,7 @@ class Subscriber:
             self.queue.get_nowait()
         self.queue.put_nowait(signal)
 
-    async def events(self) -> AsyncIterator[Delivery]:
+    async def events(self) -> AsyncIterator[Delivery | str]:
         while True:
             item = await self.queue.get()
             if item is Signal.REMOVED:
@@ -113,7 +120,9 @@ class Subscriber:
                 raise SubscriberTooSlow
             if item is Signal.MISSED:
                 raise EventsMissed
-            assert isinstance(item, Delivery)
+            if isinstance(item, Exception):
+                raise item
+            assert isinstance(item, Delivery | str)
             yield item
 
 
@@ -152,6 +161,7 @@ class EventHub:
         project_id: uuid.UUID | None,
         viewer_id: uuid.UUID,
         sessionmaker: async_sessionmaker[AsyncSession],
+        shared: SharedExecution | None = None,
     ) -> Subscriber:
         """Registers once the listener is connected (so the subscription misses nothing from
         here on that it is not told about); ListenerUnavailable if it is not within
@@ -164,7 +174,7 @@ class EventHub:
                 await asyncio.wait_for(self.connected.wait(), LISTENER_WAIT_S)
             except TimeoutError:
                 raise ListenerUnavailable from None
-        subscriber = Subscriber(workspace_id, project_id, viewer_id)
+        subscriber = Subscriber(workspace_id, project_id, viewer_id, shared)
         self.by_workspace.setdefault(workspace_id, set()).add(subscriber)
         metrics.SUBSCRIBERS.inc()
         return subscriber
@@ -239,15 +249,35 @@ class EventHub:
                 for subscriber in subscribers:
                     self._end(subscriber, Signal.MISSED)
             return
+        # The groups of every event of the batch execute concurrently; payloads are offered in
+        # the order of the events.
+        executed: list[tuple[list[Subscriber], asyncio.Task[list[Item]]]] = []
         for (_, subscribers), prepared in zip(wanted, loaded, strict=True):
+            groups: dict[Hashable, list[tuple[Subscriber, Delivery]]] = {}
             for subscriber in subscribers:
                 if subscriber.ended:
                     continue
                 delivery = prepared.for_viewer(subscriber.viewer_id)
                 if delivery is None:
                     self._end(subscriber, Signal.REMOVED)
-                elif not subscriber.offer(delivery):
-                    self.unsubscribe(subscriber)
+                elif subscriber.shared is None:
+                    self._offer(subscriber, delivery)
+                else:
+                    key = subscriber.shared.group_key(delivery, prepared)
+                    groups.setdefault(key, []).append((subscriber, delivery))
+            for group in groups.values():
+                job = asyncio.create_task(_execute(group, prepared))
+                executed.append(([s for s, _ in group], job))
+        if executed:
+            await asyncio.wait([job for _, job in executed])
+        for members, job in executed:
+            for subscriber, item in zip(members, job.result(), strict=True):
+                if not subscriber.ended:
+                    self._offer(subscriber, item)
+
+    def _offer(self, subscriber: Subscriber, item: Item) -> None:
+        if not subscriber.offer(item):
+            self.unsubscribe(subscriber)
 
     async def _run(self) -> None:
         delay = BACKOFF_START_S
@@ -289,3 +319,21 @@ class EventHub:
             metrics.LISTENER_RECONNECTS.inc()
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX_S)
+
+
+async def _execute(group: list[tuple[Subscriber, Delivery]], loaded: LoadedEvent) -> list[Item]:
+    """One execution for the group (its first subscriber's); the payload is theirs all. A
+    payload with errors carries its subscriber's request id: each of the others then executes
+    its own. An exception is each subscriber's to raise (it ends the subscription)."""
+    items: list[Item] = []
+    for subscriber, delivery in group:
+        assert subscriber.shared is not None
+        try:
+            payload = await subscriber.shared.payload(delivery)
+        except Exception as exc:
+            items.append(exc)
+            continue
+        if not items and not payload.personal:
+            return [payload.text] * len(group)
+        items.append(payload.text)
+    return items

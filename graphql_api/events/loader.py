@@ -46,6 +46,9 @@ class LoadedEvent:
     project: Project | None
     roles: Mapping[tuple[uuid.UUID, uuid.UUID], Role]
     users: Mapping[uuid.UUID, User]
+    # Every user the event names (actor, assignee, creator) is a member of the workspace, so
+    # every subscriber sees the same of them; otherwise who sees them depends on the viewer.
+    names_only_members: bool
 
     def for_viewer(self, viewer_id: uuid.UUID) -> Delivery | None:
         """None when the viewer is no longer a member of the workspace."""
@@ -98,6 +101,10 @@ class EventLoader:
             members = {
                 user_id: user for user_id, user in users.items() if (workspace_id, user_id) in roles
             }
+            names = {_uuid(event.get("actor"))}
+            if task is not None:
+                names.update((task.assignee_id, task.created_by_id))
+            names.discard(None)
             loaded.append(
                 LoadedEvent(
                     event,
@@ -106,6 +113,7 @@ class EventLoader:
                     projects.get(task.project_id) if task is not None else None,
                     roles,
                     members,
+                    names <= members.keys(),
                 )
             )
         return loaded

@@ -8,14 +8,17 @@ import contextlib
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 
 from graphql_api.auth.tokens import authenticate, expires_at
 from graphql_api.context import Context
+from graphql_api.events.shared import NEXT_SENDER
 from graphql_api.observability.metrics import WS_CONNECTIONS
 from graphql_api.settings import Settings
 
@@ -79,7 +82,24 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if self.connection_acknowledged and self._token_expired():
             await self.websocket.close(code=TOKEN_EXPIRED, reason="access token expired")
             return
-        await super().handle_subscribe(message)
+        # The operation's task (made by the call below) inherits this: the hub's pre-serialized
+        # payloads go out as this operation's `next` messages, the id the only part of its own.
+        token = NEXT_SENDER.set(self._next_sender(message.get("id")))
+        try:
+            await super().handle_subscribe(message)
+        finally:
+            NEXT_SENDER.reset(token)
+
+    def _next_sender(self, operation_id: object) -> Callable[[str], Awaitable[None]] | None:
+        send_text = getattr(self.websocket, "send_text", None)  # app.TextFrameWebSocketAdapter
+        if send_text is None:
+            return None
+        head = orjson.dumps({"id": operation_id, "type": "next"})[:-1].decode() + ',"payload":'
+
+        async def send_next(payload: str) -> None:
+            await send_text(head + payload + "}")
+
+        return send_next
 
     async def handle_connection_init(self, message: Any) -> None:
         await super().handle_connection_init(message)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import enum
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import strawberry
+from graphql import GraphQLField, GraphQLObjectType, GraphQLResolveInfo
 from graphql.execution import Executor
+from graphql.pyutils import Path
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
@@ -21,6 +24,7 @@ from graphql_api.context import Context
 from graphql_api.errors import ApiError
 from graphql_api.events.hub import EventsMissed, ListenerUnavailable, SubscriberTooSlow
 from graphql_api.events.loader import Delivery
+from graphql_api.events.shared import NEXT_SENDER, SUBSCRIPTION_EXECUTOR
 from graphql_api.schema.relay import from_global_id, to_global_id
 from graphql_api.schema.types import Task, User
 
@@ -38,6 +42,19 @@ class PerEventMemoExecutionContext(StrawberryGraphQLCoreExecutionContext):
         executor = super().build_per_event_executor(payload)
         executor._relevant_sub_fields = {}
         return executor
+
+    def build_resolve_info(
+        self,
+        field_def: GraphQLField,
+        field_nodes: list[Any],
+        parent_type: GraphQLObjectType,
+        path: Path,
+    ) -> GraphQLResolveInfo[Any]:
+        if parent_type is self.schema.subscription_type:
+            # The subscription's resolver may hand this executor to the hub, which then
+            # executes the selection set of each event (events/shared.py).
+            SUBSCRIPTION_EXECUTOR.set(self)
+        return super().build_resolve_info(field_def, field_nodes, parent_type, path)
 
 
 @strawberry.enum
@@ -98,34 +115,28 @@ async def task_events(
             found = await ProjectRepository(db).get(project)
             if found is None or found.workspace_id != workspace:
                 raise ApiError("no Project with this id in this workspace", "NOT_FOUND")
+    from graphql_api.schema.shared_events import SharedTaskEvents  # it imports this module
+
+    send_next = NEXT_SENDER.get()
+    shared = SharedTaskEvents.create(info, workspace) if send_next is not None else None
     try:
-        subscriber = await ctx.hub.subscribe(workspace, project, viewer, ctx.sessionmaker)
+        subscriber = await ctx.hub.subscribe(workspace, project, viewer, ctx.sessionmaker, shared)
     except ListenerUnavailable:
         raise ApiError(
             "live updates are unavailable right now; subscribe again shortly", "UNAVAILABLE"
         ) from None
     try:
         async for delivery in subscriber.events():
+            if isinstance(delivery, str):
+                # Executed by the hub, once for every subscriber that gets the same payload.
+                assert send_next is not None
+                await send_next(delivery)
+                continue
             # The hub loaded the event once for every subscriber of this process, with this
             # subscriber's current role applied; the selection set resolves from those rows.
             # A session (and a connection) is opened only if a field needs more than they hold.
-            db = LazyDbSession(ctx.sessionmaker)
-            try:
-                with ctx.operation(db):
-                    prime(ctx.loaders, workspace, delivery)
-                    event = delivery.event
-                    actor = event.get("actor")
-                    actor_id = uuid.UUID(actor) if actor else None
-                    yield TaskEvent(
-                        kind=TaskEventKind(event["kind"]),
-                        task=Task.from_model(delivery.task) if delivery.task is not None else None,
-                        task_id=to_global_id("Task", uuid.UUID(event["task"])),
-                        at=datetime.fromisoformat(event["at"]),
-                        _actor_id=actor_id,
-                        _actor=delivery.users.get(actor_id) if actor_id else None,
-                    )
-            finally:
-                await db.close()
+            async with event_operation(ctx, workspace, delivery):
+                yield task_event(delivery)
     except SubscriberTooSlow:
         raise ApiError(
             "this subscription fell too far behind and was dropped; subscribe again and refetch",
@@ -162,6 +173,35 @@ class LazyDbSession(DbSession):
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def task_event(delivery: Delivery) -> TaskEvent:
+    event = delivery.event
+    actor = event.get("actor")
+    actor_id = uuid.UUID(actor) if actor else None
+    return TaskEvent(
+        kind=TaskEventKind(event["kind"]),
+        task=Task.from_model(delivery.task) if delivery.task is not None else None,
+        task_id=to_global_id("Task", uuid.UUID(event["task"])),
+        at=datetime.fromisoformat(event["at"]),
+        _actor_id=actor_id,
+        _actor=delivery.users.get(actor_id) if actor_id else None,
+    )
+
+
+@asynccontextmanager
+async def event_operation(
+    ctx: Context, workspace: uuid.UUID, delivery: Delivery
+) -> AsyncIterator[None]:
+    """The unit of work of one event: DataLoaders primed with what the hub loaded, and a
+    session opened only if a field needs more."""
+    db = LazyDbSession(ctx.sessionmaker)
+    try:
+        with ctx.operation(db):
+            prime(ctx.loaders, workspace, delivery)
+            yield
+    finally:
+        await db.close()
 
 
 def prime(loaders: Loaders, workspace: uuid.UUID, delivery: Delivery) -> None:

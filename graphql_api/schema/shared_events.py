@@ -1,0 +1,154 @@
+"""Subscription.taskEvents executed by the hub, once per event for each group of subscribers
+that would get the same payload (events/shared.py), instead of once per subscriber.
+
+Which subscribers get the same payload: those of the same document, operation, variables and
+cost, and, for the viewer-dependent part,
+- when every field the document selects is one whose value follows from the event, the task's
+  visibility and the users the event names (ROLE_DETERMINED), and every user the event names is
+  a member of the workspace (whom every member sees alike): the subscribers for whom the task is
+  visible, and those for whom it is not (policy.sees_task with each one's current role);
+- otherwise (a field that reads with the viewer's scope, e.g. Task.labels or Workspace.viewerRole,
+  or a named user who is not a member, whom only some viewers may see): one group per user.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Hashable
+from dataclasses import dataclass
+from inspect import isawaitable
+from typing import Any
+
+import orjson
+import strawberry
+from graphql import (
+    BREAK,
+    DirectiveNode,
+    FieldNode,
+    GraphQLSchema,
+    TypeInfo,
+    TypeInfoVisitor,
+    Visitor,
+    print_ast,
+    visit,
+)
+from graphql.execution import execute_subscription_event
+from graphql.language import ExecutableDefinitionNode
+
+from graphql_api.context import Context
+from graphql_api.events.loader import Delivery, LoadedEvent
+from graphql_api.events.shared import SUBSCRIPTION_EXECUTOR, Payload
+from graphql_api.schema.errors import shape_errors
+from graphql_api.schema.subscriptions import event_operation, task_event
+
+_USER = frozenset({"id", "email", "displayName", "createdAt"})
+# Fields whose value, in a task event, is the same for every member who sees the task (or for
+# every member who does not): nothing in them reads with the viewer's scope or role. A field
+# added here must be so; anything else makes the subscription's payloads per user.
+ROLE_DETERMINED: dict[str, frozenset[str]] = {
+    "Subscription": frozenset({"taskEvents"}),
+    "TaskEvent": frozenset({"kind", "taskId", "at", "actor", "task"}),
+    "Task": frozenset(
+        {
+            *("id", "number", "title", "description", "status", "priority", "dueAt"),
+            *("createdAt", "updatedAt", "deletedAt", "version", "identifier", "project"),
+            *("assignee", "createdBy"),
+        }
+    ),
+    # The visible task's project (primed by the hub), and users the event names.
+    "Project": frozenset(
+        {"id", "key", "name", "description", "archivedAt", "createdAt", "updatedAt", "version"}
+    ),
+    "User": _USER,
+    "Node": frozenset({"id"}),
+}
+CONDITIONS = frozenset({"include", "skip"})  # their variables are in the group's key
+
+
+def role_determined(schema: GraphQLSchema, definitions: list[ExecutableDefinitionNode]) -> bool:
+    """Whether every field the definitions select is in ROLE_DETERMINED (and no directive but
+    @include/@skip): then a payload depends on the viewer only through the event's loaded view."""
+    allowed = True
+
+    class Check(Visitor):
+        def enter_field(self, node: FieldNode, *_: Any) -> Any:
+            nonlocal allowed
+            parent = type_info.get_parent_type()
+            name = node.name.value
+            if name != "__typename" and (
+                parent is None or name not in ROLE_DETERMINED.get(parent.name, ())
+            ):
+                allowed = False
+                return BREAK
+            return None
+
+        def enter_directive(self, node: DirectiveNode, *_: Any) -> Any:
+            nonlocal allowed
+            if node.name.value not in CONDITIONS:
+                allowed = False
+                return BREAK
+            return None
+
+    for definition in definitions:
+        type_info = TypeInfo(schema)
+        visit(definition, TypeInfoVisitor(type_info, Check()))
+        if not allowed:
+            return False
+    return True
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SharedTaskEvents:
+    """A taskEvents subscription as the hub executes it (events/shared.SharedExecution)."""
+
+    executor: Any  # graphql-core's Executor of the subscription operation
+    ctx: Context
+    workspace_id: uuid.UUID
+    operation_key: Hashable  # document, operation, variables and cost
+    role_determined: bool
+    extensions: dict[str, Any]  # what strawberry's extensions add to each result (the cost)
+
+    @classmethod
+    def create(cls, info: strawberry.Info, workspace_id: uuid.UUID) -> SharedTaskEvents | None:
+        executor = SUBSCRIPTION_EXECUTOR.get()
+        if executor is None or executor.operation is not info._raw_info.operation:
+            return None
+        ctx: Context = info.context
+        extensions = {"cost": ctx.cost.as_extension()} if ctx.cost is not None else {}
+        definitions = [executor.operation, *executor.fragment_definitions.values()]
+        key = (
+            tuple(print_ast(d) for d in definitions),
+            orjson.dumps(
+                executor.variable_values.coerced, option=orjson.OPT_SORT_KEYS, default=repr
+            ),
+            orjson.dumps(extensions, option=orjson.OPT_SORT_KEYS),
+        )
+        return cls(
+            executor,
+            ctx,
+            workspace_id,
+            key,
+            role_determined(executor.schema, definitions),
+            extensions,
+        )
+
+    def group_key(self, delivery: Delivery, loaded: LoadedEvent) -> Hashable:
+        if self.role_determined and loaded.names_only_members:
+            return (self.operation_key, delivery.task is not None)
+        return (self.operation_key, self.ctx.viewer_id)
+
+    async def payload(self, delivery: Delivery) -> Payload:
+        async with event_operation(self.ctx, self.workspace_id, delivery):
+            result = execute_subscription_event(
+                self.executor.build_per_event_executor(task_event(delivery))
+            )
+            if isawaitable(result):
+                result = await result
+        body: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            production = self.ctx.settings.is_production
+            shaped = shape_errors(result.errors, self.ctx.request_id, production)
+            body["errors"] = [error.formatted for error in shaped]
+        if self.extensions:
+            body["extensions"] = self.extensions
+        return Payload(orjson.dumps(body).decode(), personal=bool(result.errors))
