@@ -23,13 +23,14 @@ import contextlib
 import enum
 import logging
 import uuid
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Hashable, Mapping
 from dataclasses import dataclass, field
 
 import asyncpg
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.models import Role
 from db.urls import asyncpg_dsn
 from graphql_api.events.loader import Delivery, Event, EventLoader, LoadedEvent
 from graphql_api.events.publish import CHANNEL
@@ -43,7 +44,9 @@ BACKOFF_START_S = 0.1
 BACKOFF_MAX_S = 0.5  # back within a second of PostgreSQL accepting connections again
 HEALTH_CHECK_S = 0.5
 LISTENER_WAIT_S = 5.0  # how long a new subscription waits for the listener before UNAVAILABLE
-BATCH_MAX = 500
+# Under a queue's size: a batch that has piled up while the process was busy elsewhere fills
+# no queue by itself; each subscriber sends what it was given before the next batch.
+BATCH_MAX = QUEUE_SIZE // 2
 LOAD_TIMEOUT_S = 10.0  # a batch not loaded by then ends its subscriptions with EVENTS_MISSED
 PENDING_MAX = 10_000  # notifications not yet loaded: beyond this the process cannot keep up
 
@@ -68,8 +71,8 @@ class Signal(enum.Enum):
 
 
 # What a subscriber's queue holds: the event to execute itself (Delivery), or its `next`
-# payload executed by the hub (str), or the exception that executing it raised.
-Item = Delivery | str | Exception
+# payload executed by the hub (bytes), or the exception that executing it raised.
+Item = Delivery | bytes | Exception
 
 
 @dataclass(eq=False)
@@ -80,25 +83,31 @@ class Subscriber:
     # Set when the hub executes this subscription's events (once per group of subscribers that
     # would get the same payload); None: the subscriber executes each Delivery itself.
     shared: SharedExecution | None = None
-    queue: asyncio.Queue[Item | Signal] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    # At most QUEUE_SIZE events; then the Signal that ends the subscription, alone.
+    queue: list[Item | Signal] = field(default_factory=list)
     ended: bool = False
+    role: Role | None = None  # as of the batch being fanned out
+    project: str | None = None  # project_id as notifications carry it
+    _ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.project = str(self.project_id) if self.project_id is not None else None
 
     def wants(self, event: Event) -> bool:
-        return self.project_id is None or event.get("project") == str(self.project_id)
+        return self.project is None or event.get("project") == self.project
 
     def offer(self, delivery: Item) -> bool:
-        """False when the subscriber overflowed."""
+        """False when the subscriber overflowed (or has ended)."""
         if self.ended:
-            return True
-        try:
-            self.queue.put_nowait(delivery)
-            metrics.EVENTS_DELIVERED.inc()
-        except asyncio.QueueFull:
+            return False
+        if len(self.queue) >= QUEUE_SIZE:
             metrics.EVENTS_DROPPED.inc()
             # Policy: drop the subscriber (the client gets an error and can resubscribe and
             # refetch) instead of buffering without bound or silently skipping events.
             self.end(Signal.OVERFLOW)
             return False
+        self.queue.append(delivery)
+        self._ready.set()
         return True
 
     def end(self, signal: Signal) -> None:
@@ -106,24 +115,29 @@ class Subscriber:
         if self.ended:
             return
         self.ended = True
-        # The same queue object: the consumer may be waiting on it right now.
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        self.queue.put_nowait(signal)
+        self.queue = [signal]
+        self._ready.set()
 
-    async def events(self) -> AsyncIterator[Delivery | str]:
+    async def batches(self) -> AsyncIterator[list[Delivery] | list[bytes]]:
+        """What has arrived since the last batch (a subscriber's items are all of one kind), in
+        order; then the signal that ends the subscription, raised (or returned)."""
         while True:
-            item = await self.queue.get()
-            if item is Signal.REMOVED:
+            await self._ready.wait()
+            self._ready.clear()
+            items, self.queue = self.queue, []
+            if not items:
+                continue
+            end = items[-1]
+            if isinstance(end, Signal | Exception):
+                # end() replaced the queue by the signal: it is alone.
+                if end is Signal.OVERFLOW:
+                    raise SubscriberTooSlow
+                if end is Signal.MISSED:
+                    raise EventsMissed
+                if isinstance(end, Exception):
+                    raise end
                 return
-            if item is Signal.OVERFLOW:
-                raise SubscriberTooSlow
-            if item is Signal.MISSED:
-                raise EventsMissed
-            if isinstance(item, Exception):
-                raise item
-            assert isinstance(item, Delivery | str)
-            yield item
+            yield items  # type: ignore[misc]
 
 
 class EventHub:
@@ -225,59 +239,95 @@ class EventHub:
                     # A bug, not an outage: still, nobody may silently miss this batch.
                     log.exception("task event fan-out failed; ending every subscription")
                     self._end_all(Signal.MISSED)
+                await asyncio.sleep(0)  # the subscribers' turn to send
 
     async def _fan_out(self, batch: list[Event]) -> None:
-        wanted: list[tuple[Event, list[Subscriber]]] = []
-        viewers: dict[uuid.UUID, set[uuid.UUID]] = {}
+        # Per workspace, once per batch: its subscribers and the projects they filter on.
+        members: dict[uuid.UUID, list[Subscriber]] = {}
+        projects: dict[uuid.UUID, set[str | None]] = {}
+        wanted: list[Event] = []
         for event in batch:
             workspace_id = uuid.UUID(event["workspace"])
-            subscribers = [s for s in self.by_workspace.get(workspace_id, ()) if s.wants(event)]
-            if subscribers:
-                wanted.append((event, subscribers))
-                viewers.setdefault(workspace_id, set()).update(s.viewer_id for s in subscribers)
+            if workspace_id not in members:
+                members[workspace_id] = list(self.by_workspace.get(workspace_id, ()))
+                projects[workspace_id] = {s.project for s in members[workspace_id]}
+            filters = projects[workspace_id]
+            if filters and (None in filters or event.get("project") in filters):
+                wanted.append(event)
         if not wanted:
             return
+        viewers = {ws: {s.viewer_id for s in subs} for ws, subs in members.items() if subs}
         assert self.loader is not None, "subscribe() sets the loader"
         try:
-            loaded = await asyncio.wait_for(
-                self.loader.load([event for event, _ in wanted], viewers), LOAD_TIMEOUT_S
-            )
+            loaded = await asyncio.wait_for(self.loader.load(wanted, viewers), LOAD_TIMEOUT_S)
         except Exception:
             # The events happened, but cannot be shown: their subscribers must refetch.
             log.warning("could not load %d task events; ending their subscriptions", len(wanted))
-            for _, subscribers in wanted:
-                for subscriber in subscribers:
-                    self._end(subscriber, Signal.MISSED)
+            for event in wanted:
+                for subscriber in members[uuid.UUID(event["workspace"])]:
+                    if subscriber.wants(event):
+                        self._end(subscriber, Signal.MISSED)
             return
+        cohorts = {ws: self._cohorts(ws, subs, loaded[0].roles) for ws, subs in members.items()}
         # The groups of every event of the batch execute concurrently; payloads are offered in
         # the order of the events.
         executed: list[tuple[list[Subscriber], asyncio.Task[list[Item]]]] = []
-        for (_, subscribers), prepared in zip(wanted, loaded, strict=True):
+        delivered = 0
+        for prepared in loaded:
             groups: dict[Hashable, list[tuple[Subscriber, Delivery]]] = {}
-            for subscriber in subscribers:
-                if subscriber.ended:
+            for cohort in cohorts[prepared.workspace_id]:
+                first = cohort[0]
+                if not first.wants(prepared.event):
                     continue
-                delivery = prepared.for_viewer(subscriber.viewer_id)
-                if delivery is None:
-                    self._end(subscriber, Signal.REMOVED)
-                elif subscriber.shared is None:
-                    self._offer(subscriber, delivery)
+                assert first.role is not None, "a cohort is of members"
+                delivery = prepared.for_role(first.role)
+                if first.shared is None:
+                    for subscriber in cohort:
+                        delivered += self._offer(subscriber, delivery)
+                elif prepared.names_only_members:  # the cohort's key is its members' keys
+                    key = first.shared.group_key(delivery, prepared)
+                    groups.setdefault(key, []).extend((s, delivery) for s in cohort)
                 else:
-                    key = subscriber.shared.group_key(delivery, prepared)
-                    groups.setdefault(key, []).append((subscriber, delivery))
+                    for s in cohort:
+                        key = s.shared.group_key(delivery, prepared)  # type: ignore[union-attr]
+                        groups.setdefault(key, []).append((s, delivery))
             for group in groups.values():
                 job = asyncio.create_task(_execute(group, prepared))
                 executed.append(([s for s, _ in group], job))
         if executed:
             await asyncio.wait([job for _, job in executed])
-        for members, job in executed:
-            for subscriber, item in zip(members, job.result(), strict=True):
-                if not subscriber.ended:
-                    self._offer(subscriber, item)
+        for group_members, job in executed:
+            for subscriber, item in zip(group_members, job.result(), strict=True):
+                delivered += self._offer(subscriber, item)
+        metrics.EVENTS_DELIVERED.inc(delivered)
 
-    def _offer(self, subscriber: Subscriber, item: Item) -> None:
-        if not subscriber.offer(item):
-            self.unsubscribe(subscriber)
+    def _cohorts(
+        self,
+        workspace_id: uuid.UUID,
+        subscribers: list[Subscriber],
+        roles: Mapping[tuple[uuid.UUID, uuid.UUID], Role],
+    ) -> list[list[Subscriber]]:
+        """The subscribers of a workspace that get the same view of any event: the same
+        project filter, role and SharedExecution.cohort_key. Ends those no longer members."""
+        cohorts: dict[Hashable, list[Subscriber]] = {}
+        for subscriber in subscribers:
+            if subscriber.ended:
+                continue
+            role = roles.get((workspace_id, subscriber.viewer_id))
+            if role is None:
+                self._end(subscriber, Signal.REMOVED)
+                continue
+            subscriber.role = role
+            shared = subscriber.shared
+            key = (subscriber.project, role, subscriber if shared is None else shared.cohort_key)
+            cohorts.setdefault(key, []).append(subscriber)
+        return list(cohorts.values())
+
+    def _offer(self, subscriber: Subscriber, item: Item) -> bool:
+        if subscriber.offer(item):
+            return True
+        self.unsubscribe(subscriber)
+        return False
 
     async def _run(self) -> None:
         delay = BACKOFF_START_S
@@ -328,12 +378,13 @@ async def _execute(group: list[tuple[Subscriber, Delivery]], loaded: LoadedEvent
     items: list[Item] = []
     for subscriber, delivery in group:
         assert subscriber.shared is not None
+        metrics.EVENT_EXECUTIONS.inc()
         try:
             payload = await subscriber.shared.payload(delivery)
         except Exception as exc:
             items.append(exc)
             continue
         if not items and not payload.personal:
-            return [payload.text] * len(group)
-        items.append(payload.text)
+            return [payload.json] * len(group)
+        items.append(payload.json)
     return items

@@ -4,7 +4,7 @@ the current roles of every subscriber, in one short session (four statements per
 many subscribers and events).
 
 The rows are read without a viewer's scope (system work); the authorization boundary is applied
-per subscriber by LoadedEvent.for_viewer, with policy.sees_task and the roles read here, so a
+per subscriber by LoadedEvent.for_role, with policy.sees_task and the roles read here, so a
 subscriber gets exactly what its own scoped reads would have given it.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -49,18 +49,18 @@ class LoadedEvent:
     # Every user the event names (actor, assignee, creator) is a member of the workspace, so
     # every subscriber sees the same of them; otherwise who sees them depends on the viewer.
     names_only_members: bool
+    by_role: dict[Role, Delivery] = field(default_factory=dict)  # what for_role made
 
-    def for_viewer(self, viewer_id: uuid.UUID) -> Delivery | None:
-        """None when the viewer is no longer a member of the workspace."""
-        role = self.roles.get((self.workspace_id, viewer_id))
-        if role is None:
-            return None
-        task = self.task
-        if task is not None and not policy.sees_task(role, task.deleted_at is not None):
-            task = None
-        return Delivery(
-            self.event, role, task, self.project if task is not None else None, self.users
-        )
+    def for_role(self, role: Role) -> Delivery:
+        """The event as a member with `role` may see it (policy.sees_task)."""
+        delivery = self.by_role.get(role)
+        if delivery is None:
+            task = self.task
+            if task is not None and not policy.sees_task(role, task.deleted_at is not None):
+                task = None
+            project = self.project if task is not None else None
+            delivery = self.by_role[role] = Delivery(self.event, role, task, project, self.users)
+        return delivery
 
 
 def _uuid(value: Any) -> uuid.UUID | None:

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 if TYPE_CHECKING:
     from graphql_api.events.loader import Delivery, LoadedEvent
 
-# Sends one `next` message whose payload is the given JSON text, for the operation whose task
+# Sends `next` messages whose payloads are the given JSON texts, for the operation whose task
 # this is; unset where the transport cannot (the legacy graphql-ws protocol, schema.subscribe).
-NEXT_SENDER: ContextVar[Callable[[str], Awaitable[None]] | None] = ContextVar(
+NEXT_SENDER: ContextVar[Callable[[list[bytes]], Awaitable[None]] | None] = ContextVar(
     "graphql_next_sender", default=None
 )
 # The graphql-core executor of the subscription operation being started.
@@ -32,15 +32,20 @@ SUBSCRIPTION_EXECUTOR: ContextVar[Any] = ContextVar("graphql_subscription_execut
 
 
 class Payload(NamedTuple):
-    text: str  # the JSON of the `next` message's payload
+    json: bytes  # the `next` message's payload
     personal: bool  # it carries something of its subscriber's own (errors with a request id)
 
 
 class SharedExecution(Protocol):
     """One subscription's way of turning a delivery into its `next` payload."""
 
+    @property
+    def cohort_key(self) -> Hashable:
+        """Subscribers with the same role and cohort key have the same group_key for every
+        event whose named users are all members of its workspace (names_only_members)."""
+
     def group_key(self, delivery: Delivery, loaded: LoadedEvent) -> Hashable:
         """Equal keys: the same payload for this event."""
 
     async def payload(self, delivery: Delivery) -> Payload:
-        """The `next` payload (JSON text) of this event for this subscription."""
+        """The `next` payload of this event for this subscription."""

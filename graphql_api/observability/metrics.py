@@ -67,6 +67,10 @@ SUBSCRIBERS = Gauge(
     "graphql_subscribers", "Active task-event subscriptions.", multiprocess_mode="livesum"
 )
 EVENTS_DELIVERED = Counter("graphql_events_delivered_total", "Task events queued for a subscriber.")
+EVENT_EXECUTIONS = Counter(
+    "graphql_event_executions_total",
+    "Task-event payloads executed for a group of subscribers that get the same one.",
+)
 EVENTS_DROPPED = Counter(
     "graphql_events_dropped_total",
     "Task events not delivered because their subscriber was too slow (and was dropped).",

@@ -107,6 +107,7 @@ class SharedTaskEvents:
     operation_key: Hashable  # document, operation, variables and cost
     role_determined: bool
     extensions: dict[str, Any]  # what strawberry's extensions add to each result (the cost)
+    cohort_key: Hashable
 
     @classmethod
     def create(cls, info: strawberry.Info, workspace_id: uuid.UUID) -> SharedTaskEvents | None:
@@ -123,14 +124,9 @@ class SharedTaskEvents:
             ),
             orjson.dumps(extensions, option=orjson.OPT_SORT_KEYS),
         )
-        return cls(
-            executor,
-            ctx,
-            workspace_id,
-            key,
-            role_determined(executor.schema, definitions),
-            extensions,
-        )
+        by_role = role_determined(executor.schema, definitions)
+        cohort = key if by_role else (key, ctx.viewer_id)
+        return cls(executor, ctx, workspace_id, key, by_role, extensions, cohort)
 
     def group_key(self, delivery: Delivery, loaded: LoadedEvent) -> Hashable:
         if self.role_determined and loaded.names_only_members:
@@ -151,4 +147,4 @@ class SharedTaskEvents:
             body["errors"] = [error.formatted for error in shaped]
         if self.extensions:
             body["extensions"] = self.extensions
-        return Payload(orjson.dumps(body).decode(), personal=bool(result.errors))
+        return Payload(orjson.dumps(body), personal=bool(result.errors))
