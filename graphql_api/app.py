@@ -33,6 +33,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from graphql_api.auth.tokens import authenticate
 from graphql_api.context import Context
 from graphql_api.database import Database
+from graphql_api.events.frames import RecordRawSend, TextBatchWriter, batch_writer
 from graphql_api.events.hub import EventHub
 from graphql_api.events.ws import ConnectionRegistry, TransportWSHandler, admit
 from graphql_api.failures import UNAVAILABLE
@@ -60,11 +61,24 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
         await self.send_text(orjson.dumps(message).decode())
 
     async def send_text(self, text: str) -> None:
-        """A message already serialized (the hub's shared `next` payloads, events/shared.py)."""
         try:
             await self.ws.send_text(text)
         except WebSocketDisconnect as exc:
             raise WebSocketDisconnected from exc
+
+    async def send_texts(self, head: bytes, texts: list[bytes], tail: bytes) -> None:
+        """Messages of JSON made of parts already serialized (head + text + tail: the hub's
+        shared `next` payloads, events/shared.py), in one socket write where the server allows
+        (events/frames.py)."""
+        if self._batch_writer is None:
+            self._batch_writer = batch_writer() or self._one_by_one
+        await self._batch_writer(head, texts, tail)
+
+    async def _one_by_one(self, head: bytes, texts: list[bytes], tail: bytes) -> None:
+        for text in texts:
+            await self.send_text((head + text + tail).decode())
+
+    _batch_writer: TextBatchWriter | None = None
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -320,7 +334,9 @@ def create_app(
         from graphql_api.observability.metrics import metrics_endpoint
 
         routes.append(Route("/metrics", metrics_endpoint(settings.metrics_token, pools)))
-    middleware = [] if tracing is None else [tracing.middleware()]
+    middleware = [Middleware(RecordRawSend)]
+    if tracing is not None:
+        middleware.append(tracing.middleware())
     if settings.cors_origins:
         middleware.append(
             Middleware(

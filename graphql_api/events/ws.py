@@ -90,14 +90,14 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         finally:
             NEXT_SENDER.reset(token)
 
-    def _next_sender(self, operation_id: object) -> Callable[[str], Awaitable[None]] | None:
-        send_text = getattr(self.websocket, "send_text", None)  # app.TextFrameWebSocketAdapter
-        if send_text is None:
+    def _next_sender(self, operation_id: object) -> Callable[[list[bytes]], Awaitable[None]] | None:
+        send_texts = getattr(self.websocket, "send_texts", None)  # app.TextFrameWebSocketAdapter
+        if send_texts is None:
             return None
-        head = orjson.dumps({"id": operation_id, "type": "next"})[:-1].decode() + ',"payload":'
+        head = orjson.dumps({"id": operation_id, "type": "next"})[:-1] + b',"payload":'
 
-        async def send_next(payload: str) -> None:
-            await send_text(head + payload + "}")
+        async def send_next(payloads: list[bytes]) -> None:
+            await send_texts(head, payloads, b"}")
 
         return send_next
 

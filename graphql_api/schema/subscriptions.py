@@ -126,17 +126,19 @@ async def task_events(
             "live updates are unavailable right now; subscribe again shortly", "UNAVAILABLE"
         ) from None
     try:
-        async for delivery in subscriber.events():
-            if isinstance(delivery, str):
+        async for batch in subscriber.batches():
+            if shared is not None:
                 # Executed by the hub, once for every subscriber that gets the same payload.
                 assert send_next is not None
-                await send_next(delivery)
+                await send_next(batch)  # type: ignore[arg-type]
                 continue
-            # The hub loaded the event once for every subscriber of this process, with this
-            # subscriber's current role applied; the selection set resolves from those rows.
-            # A session (and a connection) is opened only if a field needs more than they hold.
-            async with event_operation(ctx, workspace, delivery):
-                yield task_event(delivery)
+            for delivery in batch:
+                # The hub loaded the event once for every subscriber of this process, with this
+                # subscriber's current role applied; the selection set resolves from those
+                # rows. A session (a connection) is opened only if a field needs more.
+                assert isinstance(delivery, Delivery)
+                async with event_operation(ctx, workspace, delivery):
+                    yield task_event(delivery)
     except SubscriberTooSlow:
         raise ApiError(
             "this subscription fell too far behind and was dropped; subscribe again and refetch",
