@@ -2,11 +2,13 @@
 
 Starts `graphql-api serve` as users run it (embedded PostgreSQL unless DATABASE_URL is set),
 opens N graphql-transport-ws subscribers on one workspace (a mix of ADMIN, MEMBER and VIEWER
-users, so both task-visibility groups are exercised), then sends task events at a fixed rate
-for a while, directly in SQL with `pg_notify` of the very payload a task mutation sends (for
-UPDATED events of existing tasks), and reports: events sent, events received per subscriber
-(min/median), overflows, delivery latency p50/p99 (from the payload's `at` to the client's
-receipt) and the server's CPU.
+users, so both task-visibility groups are exercised) in `--client-processes` processes of their
+own (bench/fanout_clients.py), then sends task events at a fixed rate for a while, directly in
+SQL with `pg_notify` of the very payload a task mutation sends (for UPDATED events of existing
+tasks), and reports: events sent, events received per subscriber (min/median; only events sent
+after the start count, and each subscriber checks that they arrive in order), overflows,
+delivery latency p50/p99 (from the payload's `at` to the client's receipt), the server's CPU,
+the benchmark's own and the load average.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import asyncio
 import os
 import secrets
 import subprocess
+import sys
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -27,7 +29,6 @@ import asyncpg
 import httpx
 import orjson
 import psutil
-from websockets.asyncio.client import ClientConnection, connect
 
 from bench.run import start_server, wait_up
 from db.embedded import EmbeddedPostgres, default_data_dir
@@ -48,15 +49,6 @@ ADD = """mutation($i: AddMemberInput!) { addMember(input: $i) { userErrors { cod
 PROJECT = """mutation($i: CreateProjectInput!) { createProject(input: $i) { project { id } } }"""
 TASK = """mutation($i: CreateTaskInput!) { createTask(input: $i) { task { id } } }"""
 ROLES = ("ADMIN", "MEMBER", "VIEWER")
-
-
-@dataclass
-class Subscriber:
-    received: int = 0
-    overflowed: bool = False
-    other_errors: list[Any] = field(default_factory=list)
-    latencies: list[float] = field(default_factory=list)
-    done: bool = False
 
 
 async def gql(
@@ -110,71 +102,6 @@ async def prepare(base: str, users: int, tasks: int) -> dict[str, Any]:
     return {"workspace": ws, "tokens": tokens, "tasks": task_ids}
 
 
-async def subscribe(
-    host: str,
-    token: str,
-    workspace: str,
-    sub: Subscriber,
-    ready: asyncio.Event,
-    stop: asyncio.Event,
-) -> None:
-    async with connect(
-        f"ws://{host}/graphql", subprotocols=["graphql-transport-ws"], max_queue=None
-    ) as ws:  # type: ignore[list-item]
-        await ws.send(
-            orjson.dumps(
-                {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
-            ).decode()
-        )
-        ack = orjson.loads(await ws.recv())
-        assert ack["type"] == "connection_ack", ack
-        await ws.send(
-            orjson.dumps(
-                {
-                    "id": "1",
-                    "type": "subscribe",
-                    "payload": {"query": SUBSCRIPTION, "variables": {"w": workspace}},
-                }
-            ).decode()
-        )
-        ready.set()
-        await _consume(ws, sub, stop)
-
-
-async def _consume(ws: ClientConnection, sub: Subscriber, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        try:
-            raw = await asyncio.wait_for(ws.recv(), 1)
-        except TimeoutError:
-            continue
-        now = time.time()
-        message = orjson.loads(raw)
-        kind = message["type"]
-        if kind == "ping":
-            await ws.send('{"type":"pong"}')
-        elif kind == "next":
-            errors = message["payload"].get("errors")
-            if errors:
-                if errors[0].get("extensions", {}).get("code") == "SUBSCRIPTION_OVERFLOW":
-                    sub.overflowed = True
-                else:
-                    sub.other_errors.append(errors)
-                continue
-            event = message["payload"]["data"]["taskEvents"]
-            sub.received += 1
-            at = event["at"]
-            sub.latencies.append(now - _epoch(at))
-        elif kind == "complete":
-            sub.done = True
-            return
-
-
-def _epoch(iso: str) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(iso).timestamp()
-
-
 async def send_events(
     url: str, workspace: str, tasks: list[str], rate: int, seconds: float, actor: str | None
 ) -> int:
@@ -208,6 +135,48 @@ def percentile(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(p * len(values)))]
 
 
+async def start_clients(
+    host: str, workspace: str, tokens: list[str], processes: int, deadline_s: float
+) -> list[asyncio.subprocess.Process]:
+    """bench.fanout_clients processes, the subscribers dealt out among them."""
+    clients = []
+    for n in range(processes):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.fanout_clients",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=1 << 24,  # the report's latency sample is one line
+        )
+        config = {
+            "host": host,
+            "query": SUBSCRIPTION,
+            "workspace": workspace,
+            "tokens": tokens[n::processes],
+            "deadline_s": deadline_s,
+        }
+        tell(proc, config)
+        clients.append(proc)
+    return clients
+
+
+def tell(proc: asyncio.subprocess.Process, message: dict[str, Any]) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write(orjson.dumps(message) + b"\n")
+
+
+async def hear(proc: asyncio.subprocess.Process) -> Any:
+    assert proc.stdout is not None
+    line = await proc.stdout.readline()
+    assert line, "a client process ended"
+    return orjson.loads(line)
+
+
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    return sum(sum(p.cpu_times()[:2]) for p in procs)
+
+
 async def run(
     url: str, host: str, server: subprocess.Popen[bytes], args: argparse.Namespace
 ) -> None:
@@ -216,16 +185,11 @@ async def run(
     async with httpx.AsyncClient(base_url=f"http://{host}") as http:
         me = await gql(http, "{ viewer { id } }", {}, data["tokens"][0])
     actor = str(from_global_id(me["viewer"]["id"])[1])  # type: ignore[index]
-    subs = [Subscriber() for _ in range(args.subscribers)]
-    stop = asyncio.Event()
-    readies = [asyncio.Event() for _ in subs]
-    clients = [
-        asyncio.create_task(
-            subscribe(host, data["tokens"][n % users], data["workspace"], s, r, stop)
-        )
-        for n, (s, r) in enumerate(zip(subs, readies, strict=True))
-    ]
-    await asyncio.gather(*(r.wait() for r in readies))
+    tokens = [data["tokens"][n % users] for n in range(args.subscribers)]
+    deadline_s = args.seconds + 10  # drain: 10 s after the last event is sent
+    clients = await start_clients(
+        host, data["workspace"], tokens, args.client_processes, deadline_s
+    )
     # Every subscription is live once each has received one event.
     conn = await asyncpg.connect(asyncpg_dsn(url))
     ws_id = from_global_id(data["workspace"])[1]  # type: ignore[index]
@@ -233,60 +197,54 @@ async def run(
         "SELECT id, project_id FROM tasks WHERE workspace_id = $1 LIMIT 1", ws_id
     )
     warm = Task(id=row["id"], workspace_id=ws_id, project_id=row["project_id"])
+    ready = asyncio.gather(*(hear(c) for c in clients))
     for _ in range(600):
-        if all(s.received for s in subs):
+        if ready.done():
             break
         await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload("UPDATED", warm, None))
-        await asyncio.sleep(0.05)
+        await asyncio.wait([ready], timeout=0.05)
+    await ready
     await conn.close()
-    base = [s.received for s in subs]
-    for s in subs:
-        s.latencies.clear()
     proc = psutil.Process(server.pid)
     procs = [proc, *proc.children(recursive=True)]
-    cpu_before = sum(sum(p.cpu_times()[:2]) for p in procs)
+    client_procs = [psutil.Process(c.pid) for c in clients]
+    cpu_before, clients_before = cpu_seconds(procs), cpu_seconds(client_procs)
     me_before = sum(psutil.Process().cpu_times()[:2])
-    started = time.monotonic()
-
-    async def progress() -> None:
-        while True:
-            await asyncio.sleep(1)
-            print(
-                "progress",
-                sum(s.received for s in subs),
-                sum(s.overflowed for s in subs),
-                flush=True,
-            )
-
-    reporter = asyncio.create_task(progress()) if os.environ.get("FANOUT_PROGRESS") else None
+    started = time.time()
+    print(f"sending {args.rate} events/s for {args.seconds:.0f} s", flush=True)
+    for c in clients:
+        tell(c, {"start": started})
     sent = await send_events(url, data["workspace"], data["tasks"], args.rate, args.seconds, actor)
-    # Drain: wait until every subscriber has all the events, has overflowed, or 10 s pass.
-    for _ in range(200):
-        if all(s.overflowed or s.received - b >= sent for s, b in zip(subs, base, strict=True)):
-            break
-        await asyncio.sleep(0.05)
-    elapsed = time.monotonic() - started
-    if reporter is not None:
-        reporter.cancel()
-    cpu = sum(sum(p.cpu_times()[:2]) for p in procs) - cpu_before
+    for c in clients:
+        tell(c, {"sent": sent})
+    reports = await asyncio.gather(*(hear(c) for c in clients))
+    elapsed = max(r["finished"] for r in reports) - started
+    cpu = cpu_seconds(procs) - cpu_before
+    clients_cpu = cpu_seconds(client_procs) - clients_before
     me_cpu = sum(psutil.Process().cpu_times()[:2]) - me_before
-    stop.set()
-    await asyncio.gather(*clients, return_exceptions=True)
-    got = [s.received - b for s, b in zip(subs, base, strict=True)]
-    latencies = [x for s in subs for x in s.latencies]
-    print(f"subscribers:            {len(subs)} ({users} users: ADMIN/MEMBER/VIEWER)")
+    for c in clients:
+        await c.wait()
+    got = [n for r in reports for n in r["received"]]
+    latencies = sorted(x for r in reports for x in r["latencies"])
+    print(f"subscribers:            {len(got)} ({users} users: ADMIN/MEMBER/VIEWER)")
     print(f"events sent:            {sent} at {args.rate}/s for {args.seconds:.0f} s")
     print(f"received per subscriber: min {min(got)}, median {median(got):.0f}, max {max(got)}")
-    print(f"complete (all events):  {sum(g >= sent for g in got)} of {len(subs)}")
-    print(f"overflows:              {sum(s.overflowed for s in subs)}")
-    print(f"other errors:           {sum(len(s.other_errors) for s in subs)}")
+    print(f"complete (all events):  {sum(g >= sent for g in got)} of {len(got)}")
+    print(f"out of order:           {sum(r['out_of_order'] for r in reports)}")
+    print(f"overflows:              {sum(r['overflowed'] for r in reports)}")
+    print(f"other errors:           {sum(r['other_errors'] for r in reports)}")
     print(
-        f"latency p50 / p99:      {percentile(latencies, 0.5) * 1000:.0f} / {percentile(latencies, 0.99) * 1000:.0f} ms"
+        f"latency p50 / p99:      {percentile(latencies, 0.5) * 1000:.0f} / "
+        f"{percentile(latencies, 0.99) * 1000:.0f} ms"
     )
     print(
         f"server CPU:             {cpu:.1f} s in {elapsed:.1f} s ({cpu / elapsed:.0%} of one core)"
     )
-    print(f"bench client CPU:       {me_cpu:.1f} s")
+    print(
+        f"bench CPU:              clients {clients_cpu:.1f} s ({args.client_processes} "
+        f"processes), sender {me_cpu:.1f} s"
+    )
+    print(f"load average:           {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 def main() -> int:
@@ -296,6 +254,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--tasks", type=int, default=20, help="tasks the events are about (20)")
     parser.add_argument("--workers", type=int, default=1, help="server processes (1)")
+    parser.add_argument(
+        "--client-processes", type=int, default=1, help="processes the subscribers run in (1)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("BENCH_SECRET", secrets.token_urlsafe(32))
     embedded = None
