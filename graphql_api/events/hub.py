@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import Role
 from db.urls import asyncpg_dsn
-from graphql_api.events.loader import Delivery, Event, EventLoader, LoadedEvent
+from graphql_api.events.loader import Delivery, Event, EventLoader
 from graphql_api.events.publish import CHANNEL
 from graphql_api.events.shared import SharedExecution
 from graphql_api.observability import metrics
@@ -73,6 +73,8 @@ class Signal(enum.Enum):
 # What a subscriber's queue holds: the event to execute itself (Delivery), or its `next`
 # payload executed by the hub (bytes), or the exception that executing it raised.
 Item = Delivery | bytes | Exception
+# Subscribers that get the same payload of an event: cohorts, each with its view of the event.
+Group = list[tuple[list["Subscriber"], Delivery]]
 
 
 @dataclass(eq=False)
@@ -271,10 +273,10 @@ class EventHub:
         cohorts = {ws: self._cohorts(ws, subs, loaded[0].roles) for ws, subs in members.items()}
         # The groups of every event of the batch execute concurrently; payloads are offered in
         # the order of the events.
-        executed: list[tuple[list[Subscriber], asyncio.Task[list[Item]]]] = []
+        executed: list[tuple[Group, asyncio.Task[Item | list[Item]]]] = []
         delivered = 0
         for prepared in loaded:
-            groups: dict[Hashable, list[tuple[Subscriber, Delivery]]] = {}
+            groups: dict[Hashable, Group] = {}
             for cohort in cohorts[prepared.workspace_id]:
                 first = cohort[0]
                 if not first.wants(prepared.event):
@@ -286,19 +288,22 @@ class EventHub:
                         delivered += self._offer(subscriber, delivery)
                 elif prepared.names_only_members:  # the cohort's key is its members' keys
                     key = first.shared.group_key(delivery, prepared)
-                    groups.setdefault(key, []).extend((s, delivery) for s in cohort)
+                    groups.setdefault(key, []).append((cohort, delivery))
                 else:
                     for s in cohort:
                         key = s.shared.group_key(delivery, prepared)  # type: ignore[union-attr]
-                        groups.setdefault(key, []).append((s, delivery))
+                        groups.setdefault(key, []).append(([s], delivery))
             for group in groups.values():
-                job = asyncio.create_task(_execute(group, prepared))
-                executed.append(([s for s, _ in group], job))
+                executed.append((group, asyncio.create_task(_execute(group))))
         if executed:
             await asyncio.wait([job for _, job in executed])
-        for group_members, job in executed:
-            for subscriber, item in zip(group_members, job.result(), strict=True):
-                delivered += self._offer(subscriber, item)
+        for group, job in executed:
+            result = job.result()
+            each = iter(result) if isinstance(result, list) else None
+            for cohort, _ in group:
+                for subscriber in cohort:
+                    item = result if each is None else next(each)
+                    delivered += self._offer(subscriber, item)  # type: ignore[arg-type]
         metrics.EVENTS_DELIVERED.inc(delivered)
 
     def _cohorts(
@@ -371,20 +376,29 @@ class EventHub:
             delay = min(delay * 2, BACKOFF_MAX_S)
 
 
-async def _execute(group: list[tuple[Subscriber, Delivery]], loaded: LoadedEvent) -> list[Item]:
-    """One execution for the group (its first subscriber's); the payload is theirs all. A
-    payload with errors carries its subscriber's request id: each of the others then executes
-    its own. An exception is each subscriber's to raise (it ends the subscription)."""
+async def _execute(group: Group) -> Item | list[Item]:
+    """One execution for the group (its first subscriber's): the payload, or the exception, is
+    theirs all. A payload with errors carries its subscriber's request id: then each of the
+    others executes its own, and the items are per subscriber, in the group's order."""
+    members, delivery = group[0]
+    assert members[0].shared is not None
+    metrics.EVENT_EXECUTIONS.inc()
+    try:
+        payload = await members[0].shared.payload(delivery)
+    except Exception as exc:
+        return exc
+    if not payload.personal:
+        return payload.json
     items: list[Item] = []
-    for subscriber, delivery in group:
-        assert subscriber.shared is not None
-        metrics.EVENT_EXECUTIONS.inc()
-        try:
-            payload = await subscriber.shared.payload(delivery)
-        except Exception as exc:
-            items.append(exc)
-            continue
-        if not items and not payload.personal:
-            return [payload.json] * len(group)
-        items.append(payload.json)
+    for members, delivery in group:
+        for subscriber in members:
+            if not items:
+                items.append(payload.json)
+                continue
+            assert subscriber.shared is not None
+            metrics.EVENT_EXECUTIONS.inc()
+            try:
+                items.append((await subscriber.shared.payload(delivery)).json)
+            except Exception as exc:
+                items.append(exc)
     return items
