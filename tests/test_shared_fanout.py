@@ -5,6 +5,7 @@ subscriptions still execute each event themselves, on the same server, with the 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -14,8 +15,11 @@ import httpx
 import pytest
 from graphql import parse
 from websockets.asyncio.client import connect
+from websockets.frames import Frame, Opcode
 
 from db.urls import asyncpg_dsn
+from graphql_api.events.frames import text_frame_header
+from graphql_api.events.hub import QUEUE_SIZE, Subscriber, SubscriberTooSlow
 from graphql_api.schema import schema
 from graphql_api.schema.relay import from_global_id
 from graphql_api.schema.shared_events import role_determined
@@ -227,3 +231,24 @@ def test_which_selections_are_shared_by_role(document: str, shared: bool) -> Non
     every role that sees the same; a field read with the viewer's scope makes it per user."""
     definitions = list(parse(document).definitions)
     assert role_determined(schema._schema, definitions) is shared  # type: ignore[arg-type]
+
+
+async def test_a_subscriber_is_handed_what_arrived_in_order_and_dropped_a_queue_behind() -> None:
+    subscriber = Subscriber(uuid.uuid4(), None, uuid.uuid4())
+    for n in range(3):
+        assert subscriber.offer(b"%d" % n)
+    batches = subscriber.batches()
+    assert await anext(batches) == [b"0", b"1", b"2"]
+    for n in range(QUEUE_SIZE):
+        assert subscriber.offer(b"%d" % n)
+    assert not subscriber.offer(b"one too many")
+    with pytest.raises(SubscriberTooSlow):  # what was queued is moot: the client refetches
+        await anext(batches)
+
+
+@pytest.mark.parametrize("length", [0, 125, 126, 65535, 65536])
+def test_frames_written_at_once_are_the_frames_websockets_makes(length: int) -> None:
+    head, text, tail = b'{"id":"1","type":"next","payload":', b"x" * length, b"}"
+    message = head + text + tail
+    made = Frame(Opcode.TEXT, message).serialize(mask=False)
+    assert text_frame_header(len(message)) + message == made

@@ -61,7 +61,7 @@ def batch_writer() -> TextBatchWriter | None:
             parts: list[bytes] = []
             fixed = len(head) + len(tail)
             for text in texts:
-                parts += (_text_frame_header(fixed + len(text)), head, text, tail)
+                parts += (text_frame_header(fixed + len(text)), head, text, tail)
             protocol.transport.write(b"".join(parts))
             return
         try:
@@ -74,7 +74,7 @@ def batch_writer() -> TextBatchWriter | None:
     return write
 
 
-def _text_frame_header(length: int) -> bytes:
+def text_frame_header(length: int) -> bytes:
     if length < 126:
         return bytes((0x81, length))
     if length < 1 << 16:
