@@ -90,9 +90,9 @@ class Context:
 
     def keep_write(self, write: KeptWrite) -> None:
         """Make `write` outlive the failure of the current mutation field. It runs in the
-        request's own transaction once the field's SAVEPOINT is released or rolled back
-        (run_mutation), so it commits with the operation; if the whole operation is rolled back,
-        the unit of work runs it again in a transaction of its own on the same session.
+        request's own transaction once the field's SAVEPOINT is released or rolled back (the
+        @mutation decorator), so it commits with the operation; if the whole operation is rolled
+        back, the unit of work runs it again in a transaction of its own on the same session.
 
         Never a second session: the request's transaction may hold the very row lock that write
         needs (a sibling field's), and a second connection would wait on it until the timeout
@@ -103,7 +103,7 @@ class Context:
         state.kept_writes.append(write)
 
     async def run_kept_writes(self) -> None:
-        """Called by run_mutation outside the field's SAVEPOINT."""
+        """Called by the @mutation decorator outside the field's SAVEPOINT."""
         state = _OPERATION.get()
         while state is not None and state.kept_writes:
             write = state.kept_writes.pop(0)

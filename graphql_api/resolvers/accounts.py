@@ -6,8 +6,9 @@ import strawberry
 
 from graphql_api import validation
 from graphql_api.auth import accounts
+from graphql_api.resolvers.mutation import mutation
 from graphql_api.schema.inputs import LoginInput, LogoutInput, RefreshSessionInput, RegisterInput
-from graphql_api.schema.payloads import AuthPayload, LogoutPayload, run_mutation
+from graphql_api.schema.payloads import AuthPayload, LogoutPayload
 from graphql_api.schema.types import User
 
 
@@ -20,37 +21,29 @@ def _payload(session: accounts.Session) -> AuthPayload:
     )
 
 
+@mutation(AuthPayload)
 async def register(info: strawberry.Info, input: RegisterInput) -> AuthPayload:
-    async def action() -> AuthPayload:
-        email = validation.email(input.email, ["input", "email"])
-        password = validation.password(input.password, ["input", "password"])
-        name = validation.text(
-            input.display_name, ["input", "displayName"], max_length=100, what="the display name"
-        )
-        return _payload(await accounts.register(info.context, email, password, name))
-
-    return await run_mutation(info.context, AuthPayload, action)
+    email = validation.email(input.email, ["input", "email"])
+    password = validation.password(input.password, ["input", "password"])
+    name = validation.text(
+        input.display_name, ["input", "displayName"], max_length=100, what="the display name"
+    )
+    return _payload(await accounts.register(info.context, email, password, name))
 
 
+@mutation(AuthPayload)
 async def login(info: strawberry.Info, input: LoginInput) -> AuthPayload:
-    async def action() -> AuthPayload:
-        # A malformed email is simply one that matches no account: the same answer.
-        email = input.email.strip().lower()
-        return _payload(await accounts.login(info.context, email, input.password))
-
-    return await run_mutation(info.context, AuthPayload, action)
+    # A malformed email is simply one that matches no account: the same answer.
+    email = input.email.strip().lower()
+    return _payload(await accounts.login(info.context, email, input.password))
 
 
+@mutation(AuthPayload)
 async def refresh_session(info: strawberry.Info, input: RefreshSessionInput) -> AuthPayload:
-    async def action() -> AuthPayload:
-        return _payload(await accounts.refresh(info.context, input.refresh_token))
-
-    return await run_mutation(info.context, AuthPayload, action)
+    return _payload(await accounts.refresh(info.context, input.refresh_token))
 
 
+@mutation(LogoutPayload)
 async def logout(info: strawberry.Info, input: LogoutInput) -> LogoutPayload:
-    async def action() -> LogoutPayload:
-        await accounts.logout(info.context, input.refresh_token)
-        return LogoutPayload(success=True)
-
-    return await run_mutation(info.context, LogoutPayload, action)
+    await accounts.logout(info.context, input.refresh_token)
+    return LogoutPayload(success=True)

@@ -17,6 +17,7 @@ from graphql_api.resolvers.common import (
     save_version,
     task_of_comment,
 )
+from graphql_api.resolvers.mutation import mutation
 from graphql_api.schema.core_inputs import (
     CreateCommentInput,
     DeleteCommentInput,
@@ -26,7 +27,6 @@ from graphql_api.schema.payloads import (
     CreateCommentPayload,
     DeleteCommentPayload,
     UpdateCommentPayload,
-    run_mutation,
 )
 from graphql_api.schema.relay import to_global_id
 from graphql_api.schema.types import Comment
@@ -51,75 +51,66 @@ def _body(value: str) -> str:
     return validation.text(value, ["input", "body"], max_length=MAX_BODY, what="a comment")
 
 
+@mutation(CreateCommentPayload)
 async def create_comment(info: strawberry.Info, input: CreateCommentInput) -> CreateCommentPayload:
     ctx: Context = info.context
-
-    async def action() -> CreateCommentPayload:
-        task = await find(ctx, ctx.loaders.tasks, input.task_id, "Task", ["input", "taskId"])
-        if task.deleted_at is not None:
-            raise NotFound("this task is deleted", field=["input", "taskId"])
-        await authorize(ctx, task.workspace_id, policy.Action.WRITE_COMMENTS)
-        body = _body(input.body)
-        comment = await CommentRepository(ctx.db).add(
-            CommentModel(
-                workspace_id=task.workspace_id, task_id=task.id, author_id=ctx.viewer_id, body=body
-            )
+    task = await find(ctx, ctx.loaders.tasks, input.task_id, "Task", ["input", "taskId"])
+    if task.deleted_at is not None:
+        raise NotFound("this task is deleted", field=["input", "taskId"])
+    await authorize(ctx, task.workspace_id, policy.Action.WRITE_COMMENTS)
+    body = _body(input.body)
+    comment = await CommentRepository(ctx.db).add(
+        CommentModel(
+            workspace_id=task.workspace_id, task_id=task.id, author_id=ctx.viewer_id, body=body
         )
-        await audit.record(
-            ctx,
-            "comment.create",
-            "Comment",
-            comment.id,
-            workspace_id=task.workspace_id,
-            changes={"taskId": [None, to_global_id("Task", task.id)], "body": [None, body]},
-        )
-        return CreateCommentPayload(comment=Comment.from_model(comment))
+    )
+    await audit.record(
+        ctx,
+        "comment.create",
+        "Comment",
+        comment.id,
+        workspace_id=task.workspace_id,
+        changes={"taskId": [None, to_global_id("Task", task.id)], "body": [None, body]},
+    )
+    return CreateCommentPayload(comment=Comment.from_model(comment))
 
-    return await run_mutation(ctx, CreateCommentPayload, action)
 
-
+@mutation(UpdateCommentPayload)
 async def update_comment(info: strawberry.Info, input: UpdateCommentInput) -> UpdateCommentPayload:
     ctx: Context = info.context
-
-    async def action() -> UpdateCommentPayload:
-        comment = await _live_comment(ctx, input.id)
-        await authorize(ctx, comment.workspace_id, policy.Action.WRITE_COMMENTS)
-        if comment.author_id != ctx.viewer_id:
-            raise Forbidden("only the author can edit a comment")
-        check_version(comment, input.expected_version, ["input", "expectedVersion"])
-        changes = apply(comment, {"body": _body(input.body)})
-        if changes:
-            await save_version(CommentRepository(ctx.db), comment, input.expected_version)
-            await audit.record(
-                ctx,
-                "comment.update",
-                "Comment",
-                comment.id,
-                workspace_id=comment.workspace_id,
-                changes=changes,
-            )
-        return UpdateCommentPayload(comment=Comment.from_model(comment))
-
-    return await run_mutation(ctx, UpdateCommentPayload, action)
-
-
-async def delete_comment(info: strawberry.Info, input: DeleteCommentInput) -> DeleteCommentPayload:
-    ctx: Context = info.context
-
-    async def action() -> DeleteCommentPayload:
-        comment = await _live_comment(ctx, input.id)
-        role = await authorize(ctx, comment.workspace_id, policy.Action.WRITE_COMMENTS)
-        if comment.author_id != ctx.viewer_id:
-            policy.require(role, policy.Action.MODERATE_COMMENTS)
-        await CommentRepository(ctx.db).delete(comment)
+    comment = await _live_comment(ctx, input.id)
+    await authorize(ctx, comment.workspace_id, policy.Action.WRITE_COMMENTS)
+    if comment.author_id != ctx.viewer_id:
+        raise Forbidden("only the author can edit a comment")
+    check_version(comment, input.expected_version, ["input", "expectedVersion"])
+    changes = apply(comment, {"body": _body(input.body)})
+    if changes:
+        await save_version(CommentRepository(ctx.db), comment, input.expected_version)
         await audit.record(
             ctx,
-            "comment.delete",
+            "comment.update",
             "Comment",
             comment.id,
             workspace_id=comment.workspace_id,
-            changes={"body": [comment.body, None]},
+            changes=changes,
         )
-        return DeleteCommentPayload(deleted_comment_id=to_global_id("Comment", comment.id))
+    return UpdateCommentPayload(comment=Comment.from_model(comment))
 
-    return await run_mutation(ctx, DeleteCommentPayload, action)
+
+@mutation(DeleteCommentPayload)
+async def delete_comment(info: strawberry.Info, input: DeleteCommentInput) -> DeleteCommentPayload:
+    ctx: Context = info.context
+    comment = await _live_comment(ctx, input.id)
+    role = await authorize(ctx, comment.workspace_id, policy.Action.WRITE_COMMENTS)
+    if comment.author_id != ctx.viewer_id:
+        policy.require(role, policy.Action.MODERATE_COMMENTS)
+    await CommentRepository(ctx.db).delete(comment)
+    await audit.record(
+        ctx,
+        "comment.delete",
+        "Comment",
+        comment.id,
+        workspace_id=comment.workspace_id,
+        changes={"body": [comment.body, None]},
+    )
+    return DeleteCommentPayload(deleted_comment_id=to_global_id("Comment", comment.id))

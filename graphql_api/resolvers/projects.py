@@ -23,6 +23,7 @@ from graphql_api.resolvers.common import (
     required,
     save_version,
 )
+from graphql_api.resolvers.mutation import mutation
 from graphql_api.schema.core_inputs import (
     ArchiveProjectInput,
     CreateProjectInput,
@@ -34,7 +35,6 @@ from graphql_api.schema.payloads import (
     CreateProjectPayload,
     UnarchiveProjectPayload,
     UpdateProjectPayload,
-    run_mutation,
 )
 from graphql_api.schema.relay import parse_id
 from graphql_api.schema.types import Project
@@ -42,72 +42,64 @@ from graphql_api.schema.types import Project
 _KEY = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
 
 
+@mutation(CreateProjectPayload)
 async def create_project(info: strawberry.Info, input: CreateProjectInput) -> CreateProjectPayload:
     ctx: Context = info.context
-
-    async def action() -> CreateProjectPayload:
-        workspace_id = parse_id(input.workspace_id, "Workspace", ["input", "workspaceId"])
-        await authorize(ctx, workspace_id, policy.Action.MANAGE_PROJECTS)
-        if not _KEY.match(input.key):
-            raise InvalidInput(
-                "a key is 2 to 10 upper-case letters and digits, starting with a letter",
-                field=["input", "key"],
-            )
-        values = {
-            "key": input.key,
-            "name": validation.text(input.name, ["input", "name"], max_length=100, what="the name"),
-            "description": description(input.description, ["input", "description"]),
-        }
-        try:
-            project = await ProjectRepository(ctx.db).add(
-                ProjectModel(workspace_id=workspace_id, **values)
-            )
-        except AlreadyExists:
-            raise AlreadyExists(
-                f"the key {input.key} is taken in this workspace", field=["input", "key"]
-            ) from None
-        await audit.record(
-            ctx,
-            "project.create",
-            "Project",
-            project.id,
-            workspace_id=workspace_id,
-            changes=created(values),
+    workspace_id = parse_id(input.workspace_id, "Workspace", ["input", "workspaceId"])
+    await authorize(ctx, workspace_id, policy.Action.MANAGE_PROJECTS)
+    if not _KEY.match(input.key):
+        raise InvalidInput(
+            "a key is 2 to 10 upper-case letters and digits, starting with a letter",
+            field=["input", "key"],
         )
-        return CreateProjectPayload(project=Project.from_model(project))
+    values = {
+        "key": input.key,
+        "name": validation.text(input.name, ["input", "name"], max_length=100, what="the name"),
+        "description": description(input.description, ["input", "description"]),
+    }
+    try:
+        project = await ProjectRepository(ctx.db).add(
+            ProjectModel(workspace_id=workspace_id, **values)
+        )
+    except AlreadyExists:
+        raise AlreadyExists(
+            f"the key {input.key} is taken in this workspace", field=["input", "key"]
+        ) from None
+    await audit.record(
+        ctx,
+        "project.create",
+        "Project",
+        project.id,
+        workspace_id=workspace_id,
+        changes=created(values),
+    )
+    return CreateProjectPayload(project=Project.from_model(project))
 
-    return await run_mutation(ctx, CreateProjectPayload, action)
 
-
+@mutation(UpdateProjectPayload)
 async def update_project(info: strawberry.Info, input: UpdateProjectInput) -> UpdateProjectPayload:
     ctx: Context = info.context
-
-    async def action() -> UpdateProjectPayload:
-        project = await find(ctx, ctx.loaders.projects, input.id, "Project", ["input", "id"])
-        await authorize(ctx, project.workspace_id, policy.Action.MANAGE_PROJECTS)
-        check_version(project, input.expected_version, ["input", "expectedVersion"])
-        updates: dict[str, str | None] = {}
-        if given(input.name):
-            name = required(input.name, ["input", "name"])
-            updates["name"] = validation.text(
-                name, ["input", "name"], max_length=100, what="the name"
-            )
-        if given(input.description):
-            updates["description"] = description(input.description, ["input", "description"])
-        changes = apply(project, updates)
-        if changes:
-            await save_version(ProjectRepository(ctx.db), project, input.expected_version)
-            await audit.record(
-                ctx,
-                "project.update",
-                "Project",
-                project.id,
-                workspace_id=project.workspace_id,
-                changes=changes,
-            )
-        return UpdateProjectPayload(project=Project.from_model(project))
-
-    return await run_mutation(ctx, UpdateProjectPayload, action)
+    project = await find(ctx, ctx.loaders.projects, input.id, "Project", ["input", "id"])
+    await authorize(ctx, project.workspace_id, policy.Action.MANAGE_PROJECTS)
+    check_version(project, input.expected_version, ["input", "expectedVersion"])
+    updates: dict[str, str | None] = {}
+    if given(input.name):
+        name = required(input.name, ["input", "name"])
+        updates["name"] = validation.text(name, ["input", "name"], max_length=100, what="the name")
+    if given(input.description):
+        updates["description"] = description(input.description, ["input", "description"])
+    changes = apply(project, updates)
+    if changes:
+        await save_version(ProjectRepository(ctx.db), project, input.expected_version)
+        await audit.record(
+            ctx,
+            "project.update",
+            "Project",
+            project.id,
+            workspace_id=project.workspace_id,
+            changes=changes,
+        )
+    return UpdateProjectPayload(project=Project.from_model(project))
 
 
 async def _set_archived(ctx: Context, global_id: str, archived: bool) -> Project:
@@ -127,23 +119,17 @@ async def _set_archived(ctx: Context, global_id: str, archived: bool) -> Project
     return Project.from_model(project)
 
 
+@mutation(ArchiveProjectPayload)
 async def archive_project(
     info: strawberry.Info, input: ArchiveProjectInput
 ) -> ArchiveProjectPayload:
     ctx: Context = info.context
-
-    async def action() -> ArchiveProjectPayload:
-        return ArchiveProjectPayload(project=await _set_archived(ctx, input.id, True))
-
-    return await run_mutation(ctx, ArchiveProjectPayload, action)
+    return ArchiveProjectPayload(project=await _set_archived(ctx, input.id, True))
 
 
+@mutation(UnarchiveProjectPayload)
 async def unarchive_project(
     info: strawberry.Info, input: UnarchiveProjectInput
 ) -> UnarchiveProjectPayload:
     ctx: Context = info.context
-
-    async def action() -> UnarchiveProjectPayload:
-        return UnarchiveProjectPayload(project=await _set_archived(ctx, input.id, False))
-
-    return await run_mutation(ctx, UnarchiveProjectPayload, action)
+    return UnarchiveProjectPayload(project=await _set_archived(ctx, input.id, False))

@@ -10,7 +10,6 @@ from typing import Any
 import strawberry
 
 from db.errors import Conflict, InvalidInput, NotFound
-from db.models import Project as ProjectModel
 from db.models import Task as TaskModel
 from db.models import TaskPriority, TaskStatus
 from db.repositories import LabelRepository, MembershipRepository, TaskRepository
@@ -29,6 +28,7 @@ from graphql_api.resolvers.common import (
     save_version,
     sees_task,
 )
+from graphql_api.resolvers.mutation import mutation
 from graphql_api.schema.core_inputs import (
     CreateTaskInput,
     DeleteTaskInput,
@@ -40,7 +40,6 @@ from graphql_api.schema.payloads import (
     DeleteTaskPayload,
     RestoreTaskPayload,
     UpdateTaskPayload,
-    run_mutation,
 )
 from graphql_api.schema.relay import parse_id, parse_ids, to_global_id
 from graphql_api.schema.types import Task
@@ -101,108 +100,87 @@ async def _live_task(ctx: Context, global_id: str) -> TaskModel:
     return task
 
 
+@mutation(CreateTaskPayload)
 async def create_task(info: strawberry.Info, input: CreateTaskInput) -> CreateTaskPayload:
     ctx: Context = info.context
-    loaded: list[ProjectModel] = []
-
-    async def action() -> CreateTaskPayload:
-        project = await find(
-            ctx, ctx.loaders.projects, input.project_id, "Project", ["input", "projectId"]
-        )
-        loaded.append(project)
-        await authorize(ctx, project.workspace_id, policy.Action.WRITE_TASKS)
-        if project.archived_at is not None:
-            raise Conflict(
-                "the project is archived; unarchive it first", field=["input", "projectId"]
-            )
-        values: dict[str, Any] = {
-            "title": _title(input.title),
-            "description": description(input.description, ["input", "description"]),
-            "status": input.status or TaskStatus.TODO,
-            "priority": input.priority or TaskPriority.NONE,
-            "assignee_id": await _assignee(ctx, project.workspace_id, input.assignee_id),
-            "due_at": input.due_at,
-        }
-        label_ids = await _labels(ctx, project.workspace_id, input.label_ids)
-        repo = TaskRepository(ctx.db)
-        task = await repo.create(project, {**values, "created_by_id": ctx.viewer_id}, label_ids)
-        changes = created({**values, "number": task.number})
-        if label_ids:
-            changes["labelIds"] = [None, _label_gids(label_ids)]
-        await _changed(ctx, "CREATED", task, changes)
-        return CreateTaskPayload(task=Task.from_model(task))
-
-    result = await run_mutation(ctx, CreateTaskPayload, action)
-    if result.task is not None:
-        # The write cleared the loaders, but the project is as loaded (a new task changes only
-        # its counter, which the API does not show): the task's `identifier` needs no reload.
-        ctx.loaders.projects.prime(loaded[0].id, loaded[0])
-    return result
+    project = await find(
+        ctx, ctx.loaders.projects, input.project_id, "Project", ["input", "projectId"]
+    )
+    await authorize(ctx, project.workspace_id, policy.Action.WRITE_TASKS)
+    if project.archived_at is not None:
+        raise Conflict("the project is archived; unarchive it first", field=["input", "projectId"])
+    values: dict[str, Any] = {
+        "title": _title(input.title),
+        "description": description(input.description, ["input", "description"]),
+        "status": input.status or TaskStatus.TODO,
+        "priority": input.priority or TaskPriority.NONE,
+        "assignee_id": await _assignee(ctx, project.workspace_id, input.assignee_id),
+        "due_at": input.due_at,
+    }
+    label_ids = await _labels(ctx, project.workspace_id, input.label_ids)
+    repo = TaskRepository(ctx.db)
+    task = await repo.create(project, {**values, "created_by_id": ctx.viewer_id}, label_ids)
+    changes = created({**values, "number": task.number})
+    if label_ids:
+        changes["labelIds"] = [None, _label_gids(label_ids)]
+    await _changed(ctx, "CREATED", task, changes)
+    return CreateTaskPayload(task=Task.from_model(task))
 
 
+@mutation(UpdateTaskPayload)
 async def update_task(info: strawberry.Info, input: UpdateTaskInput) -> UpdateTaskPayload:
     ctx: Context = info.context
-
-    async def action() -> UpdateTaskPayload:
-        task = await _live_task(ctx, input.id)
-        await authorize(ctx, task.workspace_id, policy.Action.WRITE_TASKS)
-        check_version(task, input.expected_version, ["input", "expectedVersion"])
-        updates: dict[str, Any] = {}
-        if given(input.title):
-            updates["title"] = _title(required(input.title, ["input", "title"]))
-        if given(input.description):
-            updates["description"] = description(input.description, ["input", "description"])
-        if given(input.status):
-            updates["status"] = required(input.status, ["input", "status"])
-        if given(input.priority):
-            updates["priority"] = required(input.priority, ["input", "priority"])
-        if given(input.assignee_id):
-            updates["assignee_id"] = await _assignee(ctx, task.workspace_id, input.assignee_id)
-        if given(input.due_at):
-            updates["due_at"] = input.due_at
-        repo = TaskRepository(ctx.db)
-        changes = apply(task, updates)
-        if given(input.label_ids):
-            new_labels = await _labels(ctx, task.workspace_id, input.label_ids)
-            old_labels = await repo.label_ids(task.id)
-            if set(new_labels) != set(old_labels):
-                await repo.set_labels(task, new_labels)
-                changes["labelIds"] = [_label_gids(old_labels), _label_gids(new_labels)]
-        if changes:
-            task.updated_at = datetime.now(UTC)  # also when only labels changed: bumps version
-            await save_version(repo, task, input.expected_version)
-            await _changed(ctx, "UPDATED", task, changes)
-        return UpdateTaskPayload(task=Task.from_model(task))
-
-    return await run_mutation(ctx, UpdateTaskPayload, action)
+    task = await _live_task(ctx, input.id)
+    await authorize(ctx, task.workspace_id, policy.Action.WRITE_TASKS)
+    check_version(task, input.expected_version, ["input", "expectedVersion"])
+    updates: dict[str, Any] = {}
+    if given(input.title):
+        updates["title"] = _title(required(input.title, ["input", "title"]))
+    if given(input.description):
+        updates["description"] = description(input.description, ["input", "description"])
+    if given(input.status):
+        updates["status"] = required(input.status, ["input", "status"])
+    if given(input.priority):
+        updates["priority"] = required(input.priority, ["input", "priority"])
+    if given(input.assignee_id):
+        updates["assignee_id"] = await _assignee(ctx, task.workspace_id, input.assignee_id)
+    if given(input.due_at):
+        updates["due_at"] = input.due_at
+    repo = TaskRepository(ctx.db)
+    changes = apply(task, updates)
+    if given(input.label_ids):
+        new_labels = await _labels(ctx, task.workspace_id, input.label_ids)
+        old_labels = await repo.label_ids(task.id)
+        if set(new_labels) != set(old_labels):
+            await repo.set_labels(task, new_labels)
+            changes["labelIds"] = [_label_gids(old_labels), _label_gids(new_labels)]
+    if changes:
+        task.updated_at = datetime.now(UTC)  # also when only labels changed: bumps version
+        await save_version(repo, task, input.expected_version)
+        await _changed(ctx, "UPDATED", task, changes)
+    return UpdateTaskPayload(task=Task.from_model(task))
 
 
+@mutation(DeleteTaskPayload)
 async def delete_task(info: strawberry.Info, input: DeleteTaskInput) -> DeleteTaskPayload:
     ctx: Context = info.context
-
-    async def action() -> DeleteTaskPayload:
-        task = await _live_task(ctx, input.id)
-        await authorize(ctx, task.workspace_id, policy.Action.WRITE_TASKS)
-        await TaskRepository(ctx.db).delete(task)
-        deleted_at = task.deleted_at.isoformat() if task.deleted_at else None
-        await _changed(ctx, "DELETED", task, {"deletedAt": [None, deleted_at]})
-        return DeleteTaskPayload(task=Task.from_model(task))
-
-    return await run_mutation(ctx, DeleteTaskPayload, action)
+    task = await _live_task(ctx, input.id)
+    await authorize(ctx, task.workspace_id, policy.Action.WRITE_TASKS)
+    await TaskRepository(ctx.db).delete(task)
+    deleted_at = task.deleted_at.isoformat() if task.deleted_at else None
+    await _changed(ctx, "DELETED", task, {"deletedAt": [None, deleted_at]})
+    return DeleteTaskPayload(task=Task.from_model(task))
 
 
+@mutation(RestoreTaskPayload)
 async def restore_task(info: strawberry.Info, input: RestoreTaskInput) -> RestoreTaskPayload:
     ctx: Context = info.context
-
-    async def action() -> RestoreTaskPayload:
-        task: TaskModel = await find(ctx, ctx.loaders.tasks, input.id, "Task", ["input", "id"])
-        if not await sees_task(ctx, task):  # a deleted task, for a role that cannot see one
-            raise NotFound("no Task with this id", field=["input", "id"])
-        await authorize(ctx, task.workspace_id, policy.Action.RESTORE_TASKS)
-        if task.deleted_at is not None:
-            deleted_at = task.deleted_at.isoformat()
-            await TaskRepository(ctx.db).restore(task)
-            await _changed(ctx, "RESTORED", task, {"deletedAt": [deleted_at, None]})
-        return RestoreTaskPayload(task=Task.from_model(task))
-
-    return await run_mutation(ctx, RestoreTaskPayload, action)
+    task: TaskModel = await find(ctx, ctx.loaders.tasks, input.id, "Task", ["input", "id"])
+    if not await sees_task(ctx, task):  # a deleted task, for a role that cannot see one
+        raise NotFound("no Task with this id", field=["input", "id"])
+    await authorize(ctx, task.workspace_id, policy.Action.RESTORE_TASKS)
+    if task.deleted_at is not None:
+        deleted_at = task.deleted_at.isoformat()
+        await TaskRepository(ctx.db).restore(task)
+        await _changed(ctx, "RESTORED", task, {"deletedAt": [deleted_at, None]})
+    return RestoreTaskPayload(task=Task.from_model(task))

@@ -19,6 +19,7 @@ from db.repositories import (
 from db.repositories.workspaces import WORKSPACE_ORDER
 from graphql_api import audit, policy, validation
 from graphql_api.context import Context
+from graphql_api.resolvers.mutation import mutation
 from graphql_api.schema.inputs import (
     AddMemberInput,
     ChangeMemberRoleInput,
@@ -30,7 +31,6 @@ from graphql_api.schema.payloads import (
     ChangeMemberRolePayload,
     CreateWorkspacePayload,
     RemoveMemberPayload,
-    run_mutation,
 )
 from graphql_api.schema.relay import Connection, parse_id, to_global_id
 from graphql_api.schema.types import Membership, Workspace
@@ -67,37 +67,34 @@ async def _unique_slug(repo: WorkspaceRepository, name: str) -> str:
     return f"{base}-{uuid.uuid4().hex[:6]}"
 
 
+@mutation(CreateWorkspacePayload)
 async def create_workspace(
     info: strawberry.Info, input: CreateWorkspaceInput
 ) -> CreateWorkspacePayload:
     ctx: Context = info.context
-
-    async def action() -> CreateWorkspacePayload:
-        viewer = ctx.require_viewer()
-        name = validation.text(input.name, ["input", "name"], max_length=100, what="the name")
-        repo = WorkspaceRepository(ctx.db)
-        if input.slug is not None:
-            slug = validation.slug(input.slug, ["input", "slug"])
-        else:
-            slug = await _unique_slug(repo, name)
-        try:
-            ws = await repo.add(WorkspaceModel(name=name, slug=slug))
-        except AlreadyExists:
-            raise AlreadyExists(f"the slug {slug!r} is taken", field=["input", "slug"]) from None
-        await MembershipRepository(ctx.db).add(
-            MembershipModel(workspace_id=ws.id, user_id=viewer, role=Role.OWNER)
-        )
-        await audit.record(
-            ctx,
-            "workspace.create",
-            "Workspace",
-            ws.id,
-            workspace_id=ws.id,
-            changes={"name": [None, name], "slug": [None, slug]},
-        )
-        return CreateWorkspacePayload(workspace=Workspace.from_model(ws))
-
-    return await run_mutation(ctx, CreateWorkspacePayload, action)
+    viewer = ctx.require_viewer()
+    name = validation.text(input.name, ["input", "name"], max_length=100, what="the name")
+    repo = WorkspaceRepository(ctx.db)
+    if input.slug is not None:
+        slug = validation.slug(input.slug, ["input", "slug"])
+    else:
+        slug = await _unique_slug(repo, name)
+    try:
+        ws = await repo.add(WorkspaceModel(name=name, slug=slug))
+    except AlreadyExists:
+        raise AlreadyExists(f"the slug {slug!r} is taken", field=["input", "slug"]) from None
+    await MembershipRepository(ctx.db).add(
+        MembershipModel(workspace_id=ws.id, user_id=viewer, role=Role.OWNER)
+    )
+    await audit.record(
+        ctx,
+        "workspace.create",
+        "Workspace",
+        ws.id,
+        workspace_id=ws.id,
+        changes={"name": [None, name], "slug": [None, slug]},
+    )
+    return CreateWorkspacePayload(workspace=Workspace.from_model(ws))
 
 
 async def _target(
@@ -124,87 +121,78 @@ async def _keep_an_owner(ctx: Context, member: MembershipModel) -> None:
         )
 
 
+@mutation(AddMemberPayload)
 async def add_member(info: strawberry.Info, input: AddMemberInput) -> AddMemberPayload:
     ctx: Context = info.context
-
-    async def action() -> AddMemberPayload:
-        workspace_id = parse_id(input.workspace_id, "Workspace", ["input", "workspaceId"])
-        role = await _role_in(ctx, workspace_id)
-        policy.require(role, policy.membership_action(input.role))
-        email = validation.email(input.email, ["input", "email"])
-        user = await UserRepository(ctx.db).get_by_email(email)
-        if user is None:
-            raise NotFound(
-                "no user has this email; ask them to register first", field=["input", "email"]
-            )
-        try:
-            member = await MembershipRepository(ctx.db).add(
-                MembershipModel(workspace_id=workspace_id, user_id=user.id, role=input.role)
-            )
-        except AlreadyExists:
-            raise AlreadyExists("this user is a member already", field=["input", "email"]) from None
-        await audit.record(
-            ctx,
-            "member.add",
-            "User",
-            user.id,
-            workspace_id=workspace_id,
-            changes={"role": [None, input.role.value]},
+    workspace_id = parse_id(input.workspace_id, "Workspace", ["input", "workspaceId"])
+    role = await _role_in(ctx, workspace_id)
+    policy.require(role, policy.membership_action(input.role))
+    email = validation.email(input.email, ["input", "email"])
+    user = await UserRepository(ctx.db).get_by_email(email)
+    if user is None:
+        raise NotFound(
+            "no user has this email; ask them to register first", field=["input", "email"]
         )
-        return AddMemberPayload(membership=Membership.from_model(member))
+    try:
+        member = await MembershipRepository(ctx.db).add(
+            MembershipModel(workspace_id=workspace_id, user_id=user.id, role=input.role)
+        )
+    except AlreadyExists:
+        raise AlreadyExists("this user is a member already", field=["input", "email"]) from None
+    await audit.record(
+        ctx,
+        "member.add",
+        "User",
+        user.id,
+        workspace_id=workspace_id,
+        changes={"role": [None, input.role.value]},
+    )
+    return AddMemberPayload(membership=Membership.from_model(member))
 
-    return await run_mutation(ctx, AddMemberPayload, action)
 
-
+@mutation(ChangeMemberRolePayload)
 async def change_member_role(
     info: strawberry.Info, input: ChangeMemberRoleInput
 ) -> ChangeMemberRolePayload:
     ctx: Context = info.context
-
-    async def action() -> ChangeMemberRolePayload:
-        workspace_id, role, member = await _target(ctx, input.workspace_id, input.user_id)
-        policy.require(role, policy.membership_action(member.role, input.role))
-        old = member.role
-        if old != input.role:
-            if input.role != Role.OWNER:
-                await _keep_an_owner(ctx, member)
-            member.role = input.role
-            await MembershipRepository(ctx.db).flush(member)
-            await audit.record(
-                ctx,
-                "member.change_role",
-                "User",
-                member.user_id,
-                workspace_id=workspace_id,
-                changes={"role": [old.value, input.role.value]},
-            )
-        return ChangeMemberRolePayload(membership=Membership.from_model(member))
-
-    return await run_mutation(ctx, ChangeMemberRolePayload, action)
-
-
-async def remove_member(info: strawberry.Info, input: RemoveMemberInput) -> RemoveMemberPayload:
-    ctx: Context = info.context
-
-    async def action() -> RemoveMemberPayload:
-        workspace_id, role, member = await _target(ctx, input.workspace_id, input.user_id)
-        leaving = member.user_id == ctx.require_viewer()
-        if not leaving:  # anyone may leave; removing others takes the right to manage their role
-            policy.require(role, policy.membership_action(member.role))
-        await _keep_an_owner(ctx, member)
-        await MembershipRepository(ctx.db).remove(member)
+    workspace_id, role, member = await _target(ctx, input.workspace_id, input.user_id)
+    policy.require(role, policy.membership_action(member.role, input.role))
+    old = member.role
+    if old != input.role:
+        if input.role != Role.OWNER:
+            await _keep_an_owner(ctx, member)
+        member.role = input.role
+        await MembershipRepository(ctx.db).flush(member)
         await audit.record(
             ctx,
-            "member.remove",
+            "member.change_role",
             "User",
             member.user_id,
             workspace_id=workspace_id,
-            changes={"role": [member.role.value, None]},
+            changes={"role": [old.value, input.role.value]},
         )
-        ws = await WorkspaceRepository(ctx.db, ctx.scope).get(workspace_id)
-        return RemoveMemberPayload(
-            removed_user_id=to_global_id("User", member.user_id),
-            workspace=Workspace.from_model(ws) if ws else None,
-        )
+    return ChangeMemberRolePayload(membership=Membership.from_model(member))
 
-    return await run_mutation(ctx, RemoveMemberPayload, action)
+
+@mutation(RemoveMemberPayload)
+async def remove_member(info: strawberry.Info, input: RemoveMemberInput) -> RemoveMemberPayload:
+    ctx: Context = info.context
+    workspace_id, role, member = await _target(ctx, input.workspace_id, input.user_id)
+    leaving = member.user_id == ctx.require_viewer()
+    if not leaving:  # anyone may leave; removing others takes the right to manage their role
+        policy.require(role, policy.membership_action(member.role))
+    await _keep_an_owner(ctx, member)
+    await MembershipRepository(ctx.db).remove(member)
+    await audit.record(
+        ctx,
+        "member.remove",
+        "User",
+        member.user_id,
+        workspace_id=workspace_id,
+        changes={"role": [member.role.value, None]},
+    )
+    ws = await WorkspaceRepository(ctx.db, ctx.scope).get(workspace_id)
+    return RemoveMemberPayload(
+        removed_user_id=to_global_id("User", member.user_id),
+        workspace=Workspace.from_model(ws) if ws else None,
+    )

@@ -1,16 +1,13 @@
-"""Mutation payloads, userErrors, and running each mutation field in its own SAVEPOINT."""
+"""Mutation payloads and userErrors (graphql_api/resolvers/mutation.py runs the mutations)."""
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TypeVar
 
 import strawberry
 
 from db.errors import DomainError
-from graphql_api.context import Context
 from graphql_api.schema.types import Comment, Label, Membership, Project, Task, User, Workspace
 
 
@@ -77,34 +74,6 @@ class ChangeMemberRolePayload(Payload):
 class RemoveMemberPayload(Payload):
     removed_user_id: strawberry.ID | None = None
     workspace: Workspace | None = None
-
-
-P = TypeVar("P", bound=Payload)
-
-
-async def run_mutation(ctx: Context, payload: type[P], action: Callable[[], Awaitable[P]]) -> P:
-    """One mutation field = one SAVEPOINT. Expected failures (DomainError) become userErrors and
-    leave nothing behind; anything else propagates and the operation is rolled back whole."""
-    db = ctx.db
-    async with db.lock:
-        savepoint = await db.session.begin_nested()
-    try:
-        result = await action()
-    except DomainError as exc:
-        async with db.lock:
-            await savepoint.rollback()
-        await ctx.run_kept_writes()  # after the rollback to the savepoint, so they stay
-        ctx.loaders.clear()
-        return payload(user_errors=[UserError.from_domain(exc)])
-    except BaseException:
-        async with db.lock:
-            await savepoint.rollback()
-        raise  # the operation is rolled back; the unit of work runs the kept writes then
-    async with db.lock:
-        await savepoint.commit()
-    await ctx.run_kept_writes()
-    ctx.loaders.clear()
-    return result
 
 
 @strawberry.type
