@@ -4,8 +4,9 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from sqlalchemy import ColumnElement, func, insert, select
+from sqlalchemy import ColumnElement, Insert, func, insert, literal, select
 
+from db.ids import uuid7
 from db.models import AuditEvent, Membership, Role
 from db.repositories.base import Repository
 from db.repositories.keyset import KeysetOrder, SortKey
@@ -59,3 +60,16 @@ class AuditEventRepository(Repository[AuditEvent]):
         if notify is not None:
             stmt = stmt.returning(func.pg_notify(*notify))
         await self.db.execute(stmt)
+
+    @staticmethod
+    def insert_from(source: Any, changes: ColumnElement[Any], columns: dict[str, Any]) -> Insert:
+        """The audit row as INSERT ... SELECT from `source`, a CTE of the writing statement: it is
+        written only when `source` returns its row, and `changes` (JSONB) may use its columns.
+        `columns` are the other columns of `record`."""
+        values = {"id": uuid7(), **columns}
+        table = AuditEvent.__table__
+        row = select(
+            *(literal(v, table.c[k].type) for k, v in values.items()), changes
+        ).select_from(source)
+        # Every column is given (the row's Python-side defaults do not apply to a SELECT).
+        return insert(AuditEvent).from_select([*values, "changes"], row, include_defaults=False)

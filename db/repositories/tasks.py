@@ -12,22 +12,27 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     Uuid,
+    any_,
     delete,
+    exists,
     func,
     insert,
     literal,
+    null,
     or_,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import REGCONFIG
+from sqlalchemy.dialects.postgresql import JSONB, REGCONFIG
 from sqlalchemy.exc import IntegrityError
 
 from db.errors import NotFound, translate
 from db.ids import uuid7
 from db.models import Label, Membership, Project, Role, Task, TaskLabel, TaskStatus
+from db.repositories.audit_events import AuditEventRepository
 from db.repositories.base import Repository
 from db.repositories.keyset import KeysetOrder, SortKey
+from db.repositories.projects import ProjectRepository
 from db.repositories.task_counts import (
     answered_by_counters,
     counters_by_project,
@@ -76,6 +81,16 @@ class TaskFilter:
     due_before: datetime | None = None
     search: str | None = None
     include_deleted: bool = False
+
+
+@dataclass(frozen=True)
+class CreationChecks:
+    """What creating a task in a project must know first, read in one statement."""
+
+    project: Project | None  # as the viewer sees it; None when not visible
+    role: Role | None  # the viewer's, in the project's workspace
+    assignee_is_member: bool  # of the project's workspace
+    live_label_ids: frozenset[uuid.UUID]  # of those asked for: live labels of that workspace
 
 
 class TaskRepository(Repository[Task]):
@@ -174,16 +189,65 @@ class TaskRepository(Repository[Task]):
             )
         )
 
+    async def creation_checks(
+        self,
+        project_id: uuid.UUID,
+        assignee_id: uuid.UUID | None,
+        label_ids: Sequence[uuid.UUID],
+    ) -> CreationChecks:
+        """The project as the viewer sees it, with the viewer's role there, whether the assignee
+        is a member and which of the labels are live labels of its workspace: one statement
+        instead of four (the resolver decides in what order they fail)."""
+        assert self.scope is not None, "a viewer creates tasks"
+        workspace = Project.workspace_id
+        role = (
+            select(Membership.role)
+            .where(Membership.workspace_id == workspace, Membership.user_id == self.scope.user_id)
+            .scalar_subquery()
+        )
+        assignee = exists().where(
+            Membership.workspace_id == workspace,
+            Membership.user_id == literal(assignee_id, Uuid()),
+        )
+        labels = func.array(
+            select(Label.id)
+            .where(
+                Label.id == any_(literal(list(label_ids), ARRAY(Uuid()))),
+                Label.workspace_id == workspace,
+                Label.deleted_at.is_(None),
+            )
+            .scalar_subquery()
+        )
+        stmt = (
+            ProjectRepository(self.db, self.scope)
+            .select()
+            .where(Project.id == project_id)
+            .add_columns(role, assignee, labels)
+        )
+        rows = (await self.db.execute(stmt)).all()
+        if not rows:
+            return CreationChecks(None, None, False, frozenset())
+        project, viewer_role, is_member, live = rows[0]  # type: ignore[misc]
+        return CreationChecks(project, viewer_role, bool(is_member), frozenset(live or ()))
+
     async def create(
-        self, project: Project, values: dict[str, Any], label_ids: Sequence[uuid.UUID] = ()
+        self,
+        project: Project,
+        values: dict[str, Any],
+        label_ids: Sequence[uuid.UUID] = (),
+        *,
+        audit: dict[str, Any] | None = None,
+        notify: tuple[str, str] | None = None,
     ) -> Task:
-        """A new task with its project's next number and its labels, in one statement.
+        """A new task with its project's next number, its labels, and its audit row (`audit`:
+        the columns of AuditEventRepository.record; its changes get the task's number) with
+        the NOTIFY that announces it, all in one statement.
 
         The counter's row lock serialises creates in a project until the transaction ends, so
-        what follows it should be short: numbering, inserting the task and its labels in one
-        round trip keeps the lock for fewer round trips (foreign keys are checked at the end of
-        the statement, when the task exists). Numbers are distinct and gap-free: a create that
-        rolls back gives its number back."""
+        what follows it should be short: numbering, inserting the task, its labels and its audit
+        row in one round trip keeps the lock for fewer round trips (foreign keys are checked at
+        the end of the statement, when the task exists). Numbers are distinct and gap-free: a
+        create that rolls back gives its number back. `values` may carry the task's id."""
         counter = (
             update(Project)
             .where(Project.id == project.id)
@@ -200,6 +264,9 @@ class TaskRepository(Repository[Task]):
             **values,
         }
         row = select(*(literal(v, Task.__table__.c[k].type) for k, v in given.items()))
+        returning: list[Any] = [Task]
+        if notify is not None:
+            returning.append(func.pg_notify(*notify))  # with the task row: one per task
         stmt = (
             insert(Task)
             .from_select(
@@ -207,8 +274,17 @@ class TaskRepository(Repository[Task]):
                 row.add_columns(counter.c.task_counter),
                 include_defaults=False,  # _TASK_DEFAULTS are in `given`; the server's apply
             )
-            .returning(Task)
+            .returning(*returning)
         )
+        if audit is not None:
+            audit = {**audit}
+            number = func.jsonb_build_object(
+                "number", func.jsonb_build_array(null(), counter.c.task_counter)
+            )
+            changes = literal(audit.pop("changes") or {}, JSONB).op("||", return_type=JSONB)(number)
+            stmt = stmt.add_cte(
+                AuditEventRepository.insert_from(counter, changes, audit).cte("audit")
+            )
         if label_ids:
             labels = insert(TaskLabel).from_select(
                 ["task_id", "label_id", "workspace_id"],
@@ -220,12 +296,12 @@ class TaskRepository(Repository[Task]):
             )
             stmt = stmt.add_cte(labels.cte("labels"))
         try:
-            created = await self.db.scalars(stmt)
+            created = (await self.db.execute(stmt)).all()
         except IntegrityError as exc:  # the assignee, a label or the project went away meanwhile
             raise translate(exc, self.entity) from exc
         if not created:
             raise NotFound("project not found", field=["projectId"])
-        task: Task = created[0]
+        task: Task = created[0][0]
         return task
 
     async def set_labels(self, task: Task, label_ids: list[uuid.UUID]) -> None:

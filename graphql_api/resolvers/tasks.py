@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import strawberry
 
-from db.errors import Conflict, InvalidInput, NotFound
+from db.errors import Conflict, DomainError, InvalidInput, NotFound
+from db.ids import uuid7
 from db.models import Task as TaskModel
 from db.models import TaskPriority, TaskStatus
 from db.repositories import LabelRepository, MembershipRepository, TaskRepository
@@ -64,29 +66,72 @@ def _title(value: str) -> str:
     return validation.text(value, ["input", "title"], max_length=200, what="the title")
 
 
+_ASSIGNEE = ["input", "assigneeId"]
+_LABELS = ["input", "labelIds"]
+
+
+def _assignee_id(global_id: str | None) -> uuid.UUID | None:
+    return None if global_id is None else parse_id(global_id, "User", _ASSIGNEE)
+
+
+def _not_a_member() -> InvalidInput:
+    return InvalidInput("the assignee must be a member of this workspace", field=_ASSIGNEE)
+
+
 async def _assignee(
     ctx: Context, workspace_id: uuid.UUID, global_id: str | None
 ) -> uuid.UUID | None:
-    if global_id is None:
-        return None
-    user_id = parse_id(global_id, "User", ["input", "assigneeId"])
-    if await MembershipRepository(ctx.db).get_for(workspace_id, user_id) is None:
-        raise InvalidInput(
-            "the assignee must be a member of this workspace", field=["input", "assigneeId"]
-        )
+    user_id = _assignee_id(global_id)
+    if (
+        user_id is not None
+        and await MembershipRepository(ctx.db).get_for(workspace_id, user_id) is None
+    ):
+        raise _not_a_member()
     return user_id
+
+
+def _label_ids(global_ids: Sequence[str] | None) -> list[uuid.UUID]:
+    ids = list(dict.fromkeys(parse_ids(global_ids or [], "Label", _LABELS)))
+    if len(ids) > MAX_LABELS:
+        raise InvalidInput(f"a task carries at most {MAX_LABELS} labels", field=_LABELS)
+    return ids
+
+
+def _no_such_label() -> NotFound:
+    return NotFound("no such label in this workspace", field=_LABELS)
 
 
 async def _labels(
     ctx: Context, workspace_id: uuid.UUID, global_ids: Sequence[str] | None
 ) -> list[uuid.UUID]:
-    field = ["input", "labelIds"]
-    ids = list(dict.fromkeys(parse_ids(global_ids or [], "Label", field)))
-    if len(ids) > MAX_LABELS:
-        raise InvalidInput(f"a task carries at most {MAX_LABELS} labels", field=field)
+    ids = _label_ids(global_ids)
     if ids and await LabelRepository(ctx.db).missing_from(workspace_id, ids):
-        raise NotFound("no such label in this workspace", field=field)
+        raise _no_such_label()
     return ids
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Parsed(Generic[T]):
+    """An input parsed up front (its value goes into the first statement) whose error, if any,
+    is reported in its turn, after the checks that come before it."""
+
+    value: T | None
+    error: DomainError | None
+
+    @classmethod
+    def of(cls, parse: Callable[[], T]) -> _Parsed[T]:
+        try:
+            return cls(parse(), None)
+        except DomainError as exc:
+            return cls(None, exc)
+
+    def get(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]
 
 
 def _label_gids(ids: list[uuid.UUID]) -> list[str]:
@@ -102,11 +147,19 @@ async def _live_task(ctx: Context, global_id: str) -> TaskModel:
 
 @mutation(CreateTaskPayload)
 async def create_task(info: strawberry.Info, input: CreateTaskInput) -> CreateTaskPayload:
+    """Two statements: the checks (the project, the viewer's role, the assignee, the labels),
+    then the task with its number, labels, audit row and NOTIFY. The checks fail in the order
+    the fields are read, as each would with a statement of its own."""
     ctx: Context = info.context
-    project = await find(
-        ctx, ctx.loaders.projects, input.project_id, "Project", ["input", "projectId"]
-    )
-    await authorize(ctx, project.workspace_id, policy.Action.WRITE_TASKS)
+    project_id = parse_id(input.project_id, "Project", ["input", "projectId"])
+    assignee = _Parsed.of(lambda: _assignee_id(input.assignee_id))
+    labels = _Parsed.of(lambda: _label_ids(input.label_ids))
+    repo = TaskRepository(ctx.db, ctx.scope)
+    checks = await repo.creation_checks(project_id, assignee.value, labels.value or [])
+    project = checks.project
+    if project is None:
+        raise NotFound("no Project with this id", field=["input", "projectId"])
+    policy.require(checks.role, policy.Action.WRITE_TASKS)
     if project.archived_at is not None:
         raise Conflict("the project is archived; unarchive it first", field=["input", "projectId"])
     values: dict[str, Any] = {
@@ -114,16 +167,29 @@ async def create_task(info: strawberry.Info, input: CreateTaskInput) -> CreateTa
         "description": description(input.description, ["input", "description"]),
         "status": input.status or TaskStatus.TODO,
         "priority": input.priority or TaskPriority.NONE,
-        "assignee_id": await _assignee(ctx, project.workspace_id, input.assignee_id),
+        "assignee_id": assignee.get(),
         "due_at": input.due_at,
     }
-    label_ids = await _labels(ctx, project.workspace_id, input.label_ids)
-    repo = TaskRepository(ctx.db)
-    task = await repo.create(project, {**values, "created_by_id": ctx.viewer_id}, label_ids)
-    changes = created({**values, "number": task.number})
+    if values["assignee_id"] is not None and not checks.assignee_is_member:
+        raise _not_a_member()
+    label_ids = labels.get()
+    if not checks.live_label_ids.issuperset(label_ids):
+        raise _no_such_label()
+    task_id = uuid7()
+    changes = created(values)  # and the number, which the statement draws
     if label_ids:
         changes["labelIds"] = [None, _label_gids(label_ids)]
-    await _changed(ctx, "CREATED", task, changes)
+    # What the NOTIFY says of the task, before it exists: its ids.
+    announced = TaskModel(id=task_id, workspace_id=project.workspace_id, project_id=project.id)
+    task = await repo.create(
+        project,
+        {**values, "id": task_id, "created_by_id": ctx.viewer_id},
+        label_ids,
+        audit=audit.row(
+            ctx, "task.create", "Task", task_id, workspace_id=project.workspace_id, changes=changes
+        ),
+        notify=events.notification(ctx, "CREATED", announced),
+    )
     return CreateTaskPayload(task=Task.from_model(task))
 
 
