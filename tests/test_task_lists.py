@@ -110,9 +110,10 @@ async def test_board_query_sql_statements_do_not_grow_with_page_size(
             data = await client.ok(BOARD, {"id": proj["id"], "first": size}, owner.token)
             assert len(data["node"]["tasks"]["nodes"]) == size
             counts[path, size] = sql_counter.count
-    # Fast path: one statement builds the whole answer. Resolvers: SET LOCAL statement_timeout,
-    # project, tasks page, their count, assignees, labels, comment counts; each batched.
-    assert counts == {("fast", 5): 1, ("fast", 50): 1, ("resolvers", 5): 7, ("resolvers", 50): 7}
+    # Fast path: one statement builds the whole answer. Resolvers: project, tasks page, their
+    # count, assignees, labels, comment counts; each batched. (No SET LOCAL statement_timeout:
+    # the limit is the connection's default, and the deadline is far.)
+    assert counts == {("fast", 5): 1, ("fast", 50): 1, ("resolvers", 5): 6, ("resolvers", 50): 6}
 
 
 ORDERS = [

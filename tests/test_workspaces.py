@@ -210,5 +210,5 @@ async def test_nested_members_do_not_grow_sql_with_page_size(
             assert len(data["workspaces"]["nodes"]) == n
             assert all(len(w["members"]["nodes"]) == 4 for w in data["workspaces"]["nodes"])
             counts[path, n] = sql_counter.count
-    # Resolvers: SET LOCAL, workspaces page, roles, member pages, member counts, users (batched).
-    assert counts == {("fast", 1): 1, ("fast", 6): 1, ("resolvers", 1): 6, ("resolvers", 6): 6}
+    # Resolvers: workspaces page, roles, member pages, member counts, users (batched).
+    assert counts == {("fast", 1): 1, ("fast", 6): 1, ("resolvers", 1): 5, ("resolvers", 6): 5}

@@ -28,15 +28,20 @@ log = logging.getLogger(__name__)
 
 
 def _statement_timeout(context: Context) -> Callable[[Any, Any, Connection], None]:
-    """Every transaction of the request runs under SET LOCAL statement_timeout: the configured
-    limit, or less when the request's deadline is nearer, so no statement outlives it."""
+    """Every transaction of the request runs under statement_timeout: the configured limit, or
+    less when the request's deadline is nearer, so no statement outlives it. The limit is every
+    connection's default already (db.engine.server_settings), except behind PgBouncer: SET LOCAL
+    is sent only when it changes something, so most requests save that round trip."""
+    settings = context.settings
 
     def after_begin(session: Any, transaction: Any, connection: Connection) -> None:
         if transaction.nested:
             return  # a SAVEPOINT inside the transaction, which has its timeout already
         left_ms = int((context.deadline - time.monotonic()) * 1000)
-        limit = context.settings.statement_timeout_ms
+        limit = settings.statement_timeout_ms
         timeout = max(1, min(left_ms, limit) if limit > 0 else left_ms)
+        if timeout == limit and not settings.pgbouncer:
+            return  # the connection's default
         connection.exec_driver_sql(f"SET LOCAL statement_timeout = {timeout}")
 
     return after_begin
