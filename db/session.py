@@ -31,6 +31,14 @@ class DbSession:
         async with self.lock:
             return await self.session.scalar(statement, params)
 
+    async def scalar_sql(self, sql: str, params: Sequence[Any]) -> Any:
+        """The one value of a statement given as SQL text with $1, $2... parameters (a compiled
+        one), after writing what is pending: it reads the request's own writes."""
+        async with self.lock:
+            await self.session.flush()
+            connection = await self.session.connection()
+            return (await connection.exec_driver_sql(sql, tuple(params))).scalar_one()
+
     async def flush(self, objects: Sequence[Any] | None = None) -> None:
         async with self.lock:
             await self.session.flush(objects)

@@ -32,6 +32,7 @@ from graphql import (
     get_named_type,
 )
 from graphql.execution.values import (
+    VariableValues,
     get_argument_values,
     get_directive_values,
     get_variable_values,
@@ -93,6 +94,23 @@ class Compiler:
         }
 
     # -- entry ---------------------------------------------------------------------------
+    @classmethod
+    def within(
+        cls,
+        schema: GraphQLSchema,
+        operation: OperationDefinitionNode,
+        fragments: dict[str, FragmentDefinitionNode],
+        variables: VariableValues,
+        viewer_id: uuid.UUID,
+        db: DbSession,
+    ) -> Compiler:
+        """A compiler for selections inside an operation being executed (a mutation's payload,
+        read after its write: graphql_api/fast/payloads.py), with its variables as coerced."""
+        document = DocumentNode(definitions=(operation, *fragments.values()))
+        compiler = cls(schema, document, None, None, viewer_id, db)
+        compiler.variables = variables
+        return compiler
+
     def compile(self) -> tuple[str, list[Any]]:
         op = get_operation_ast(self.document, self.operation_name)
         if not isinstance(op, OperationDefinitionNode) or op.operation != OperationType.QUERY:

@@ -13,6 +13,7 @@ from strawberry.schema.config import StrawberryConfig
 from graphql_api.context import Context
 from graphql_api.documents.parsed import PinnedParserCache
 from graphql_api.fast.extension import FastPath
+from graphql_api.fast.payloads import CompiledPayloads
 from graphql_api.idempotency import Idempotency
 from graphql_api.limits.extension import Limits
 from graphql_api.observability.extension import observe
@@ -52,7 +53,7 @@ from graphql_api.schema.permissions import AUTHENTICATED
 from graphql_api.schema.relay import Connection, Node
 from graphql_api.schema.scalars import SCALAR_OVERRIDES
 from graphql_api.schema.storable import StorableStrings
-from graphql_api.schema.subscriptions import PerEventMemoExecutionContext, TaskEvent, task_events
+from graphql_api.schema.subscriptions import TaskEvent, task_events
 from graphql_api.schema.types import AuditEvent, Comment, Label, Project, Task, User, Workspace
 from graphql_api.schema.unit_of_work import UnitOfWork
 from graphql_api.settings import Settings
@@ -200,7 +201,7 @@ def build_schema(settings: Settings | None = None, tracer: Any = None) -> strawb
         subscription=Subscription,
         types=[User, Workspace, Project, Task, Label, Comment, AuditEvent],
         scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
-        execution_context_class=PerEventMemoExecutionContext,
+        execution_context_class=CompiledPayloads,  # and a per-event memo (subscriptions)
         config=StrawberryConfig(
             batching_config={"max_operations": settings.max_batch} if settings.batching else None,
         ),
