@@ -14,6 +14,7 @@ changed what the viewer sees). The payload's object is then read back by one com
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -52,8 +53,12 @@ def mutation(payload: type[P]) -> Callable[[Resolver[P]], Resolver[P]]:
                 ctx.loaders.clear()
                 return payload(user_errors=[UserError.from_domain(exc)])
             except BaseException:
-                await _roll_back(db)
-                raise  # the operation is rolled back; the unit of work runs the kept writes then
+                # The operation is rolled back whole (the unit of work runs the kept writes
+                # then), also when this cannot be (a lost connection): the original error is
+                # the one to report.
+                with contextlib.suppress(Exception):
+                    await _roll_back(db)
+                raise
             # No RELEASE: the COMMIT keeps what the field wrote, and a round trip less here
             # matters to createTask, which holds its project's counter row until the commit.
             await ctx.run_kept_writes()
