@@ -4,51 +4,53 @@ statement in the mutation's transaction, built by the compiler the fast path use
 A mutation resolver (graphql_api/resolvers/mutation.py) returns its payload object as always.
 When the executor completes that value for a root mutation field, it asks `read_payload` for the
 payload's JSON instead: `userErrors` is empty (a payload with errors is not compiled), the
-`__typename`s are literals and each object field (`task`, `project`, ...) is its row read again,
-with every nested field, by one SQL statement. Whatever the compiler does not know (Unsupported)
-is completed by the resolvers, as is a payload with nothing to read (an id, or userErrors only),
-which costs no statement that way, or one with a role check that may refuse (an error there would
-fail the mutation's transaction). tests/test_fast_path.py compares both on every compiled
-mutation.
+`__typename`s are literals and each object field (`task`, `project`, ...: any Node type of
+resolvers/nodes.py) is its row read again, with every nested field, by one SQL statement.
+Whatever the compiler does not know (Unsupported) is completed by the resolvers, as is a payload
+with nothing to read (an id, or userErrors only), which costs no statement that way, or one with
+a role check that may refuse (an error there would fail the mutation's transaction).
+tests/test_payloads.py compares both paths on every compiled mutation.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import re
+import uuid
+from collections import OrderedDict
 from typing import Any
 
 import orjson
-from graphql import GraphQLObjectType, GraphQLResolveInfo
+from graphql import (
+    FragmentSpreadNode,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    VariableNode,
+    Visitor,
+    visit,
+)
 from sqlalchemy import select
 
 from db.encodings import sql_literal
 from db.errors import refused_sql
-from db.repositories import (
-    CommentRepository,
-    LabelRepository,
-    ProjectRepository,
-    TaskRepository,
-    WorkspaceRepository,
-)
 from graphql_api.context import Context
 from graphql_api.fast.compiler import Compiler
 from graphql_api.fast.sql import Unsupported, json_object
+from graphql_api.resolvers.nodes import NODE_TYPES
 from graphql_api.schema.payloads import Payload
 from graphql_api.schema.relay import from_global_id
 from graphql_api.schema.subscriptions import PerEventMemoExecutionContext
 
-# The objects a payload may hold, by type: their rows within the viewer's workspaces. Soft
-# deletion is no filter here: a payload shows the object as the mutation left it (deleteTask's
-# task is deleted).
-_REPOSITORIES: dict[str, Any] = {
-    "Task": TaskRepository,
-    "Project": ProjectRepository,
-    "Label": LabelRepository,
-    "Comment": CommentRepository,
-    "Workspace": WorkspaceRepository,
-}
+log = logging.getLogger(__name__)
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 _REFUSAL = refused_sql("").partition("(")[0] + "("
+
+
+# A payload's plan: its SQL and parameters, and where in those the ids of its objects go.
+Plan = tuple[str, list[Any], dict[str, list[int]]] | None
+PLANS_SIZE = 1024
+_PLANS: OrderedDict[Any, Plan] = OrderedDict()
 
 
 async def read_payload(
@@ -59,6 +61,50 @@ async def read_payload(
     ctx: Context = info.context
     if not ctx.settings.fast_path or ctx.viewer_id is None or payload.user_errors:
         raise Unsupported("the resolvers complete it")
+    objects = {f.name: _node_of(getattr(payload, f.name)) for f in dataclasses.fields(payload)}
+    key = _plan_key(executor, info, ctx.viewer_id, objects)
+    if key is not None and key in _PLANS:
+        _PLANS.move_to_end(key)
+        plan = _PLANS[key]
+    else:
+        plan = _plan(executor, payload_type, info, ctx, objects)
+        if key is not None:
+            _PLANS[key] = plan
+            if len(_PLANS) > PLANS_SIZE:
+                _PLANS.popitem(last=False)
+    if plan is None:
+        raise Unsupported("not compiled")
+    sql, values, positions = plan
+    params = list(values)
+    for attr, places in positions.items():
+        node = objects[attr]
+        assert node is not None
+        for i in places:
+            params[i] = node[1]
+    text = await ctx.db.scalar_sql(sql, params)
+    data: dict[str, Any] = orjson.loads(text)
+    return data
+
+
+def _node_of(value: Any) -> tuple[str, uuid.UUID] | None:
+    """(type, id) of a payload's object; None for none (and for userErrors)."""
+    if value is None or isinstance(value, list):
+        return None
+    parsed = from_global_id(getattr(value, "id", None) or "")
+    if parsed is None or parsed[0] not in NODE_TYPES:
+        raise Unsupported(f"payload field of {type(value).__name__}")
+    return parsed
+
+
+def _plan(
+    executor: Any,
+    payload_type: GraphQLObjectType,
+    info: GraphQLResolveInfo[Any],
+    ctx: Context,
+    objects: dict[str, tuple[str, uuid.UUID] | None],
+) -> Plan:
+    """The statement, compiled with a stand-in id for each object, and where those ids are."""
+    assert ctx.viewer_id is not None
     compiler = Compiler.within(
         executor.schema,
         executor.operation,
@@ -68,40 +114,90 @@ async def read_payload(
         ctx.db,
     )
     pairs: list[tuple[str, str]] = []
-    reads = 0
+    stand_ins: dict[str, uuid.UUID] = {}
     selections = compiler.sub(info.field_nodes)
-    for key, nodes in compiler.collect(selections, payload_type.name).items():
-        name = nodes[0].name.value
-        if name == "__typename":
-            pairs.append((key, sql_literal(payload_type.name)))
-        elif name == "userErrors":
-            pairs.append((key, "'[]'::json"))
-        else:
-            value = getattr(payload, _CAMEL.sub("_", name).lower(), None)
-            pairs.append((key, _object(compiler, ctx, value, compiler.sub(nodes))))
-            reads += value is not None
-    if not reads:
-        raise Unsupported("nothing to read: the payload is at hand")
-    sql = f"SELECT {json_object(pairs)}::text"
-    if _REFUSAL in sql:
-        # A role check (e.g. auditEvents) that would refuse with an error, which would fail the
-        # mutation's transaction: the resolvers decide it and report the error in its place.
-        raise Unsupported("a role check")
-    text = await ctx.db.scalar_sql(sql, compiler.params.values)
-    data: dict[str, Any] = orjson.loads(text)
-    return data
+    try:
+        for key, nodes in compiler.collect(selections, payload_type.name).items():
+            name = nodes[0].name.value
+            attr = _CAMEL.sub("_", name).lower()
+            if name == "__typename":
+                pairs.append((key, sql_literal(payload_type.name)))
+            elif name == "userErrors":
+                pairs.append((key, "'[]'::json"))
+            elif attr not in objects:
+                raise Unsupported(f"payload field {name}")
+            elif (node := objects[attr]) is None:
+                pairs.append((key, "null"))
+            else:
+                stand_in = stand_ins.setdefault(attr, uuid.uuid4())
+                # The row within the viewer's workspaces, soft-deleted or not: a payload shows
+                # the object as the mutation left it (deleteTask's task is deleted).
+                repo = NODE_TYPES[node[0]].repository(ctx.db, ctx.scope)
+                stmt = repo.restrict(select(repo.model)).where(repo.model.id == stand_in)
+                pairs.append((key, compiler.one(node[0], stmt, compiler.sub(nodes))))
+        if not stand_ins:
+            raise Unsupported("nothing to read: the payload is at hand")
+        sql = f"SELECT {json_object(pairs)}::text"
+        if _REFUSAL in sql:
+            # A role check (e.g. auditEvents) that would refuse with an error, which would fail
+            # the mutation's transaction: the resolvers decide it and report the error there.
+            raise Unsupported("a role check")
+    except Unsupported as exc:
+        log.debug("payload not compiled: %s", exc)
+        return None
+    values = compiler.params.values
+    positions = {
+        attr: [i for i, v in enumerate(values) if v == stand_in]
+        for attr, stand_in in stand_ins.items()
+    }
+    return sql, values, positions
 
 
-def _object(compiler: Compiler, ctx: Context, value: Any, selections: list[Any]) -> str:
-    if value is None:
-        return "null"
-    parsed = from_global_id(getattr(value, "id", None) or "")
-    if parsed is None or parsed[0] not in _REPOSITORIES:
-        raise Unsupported(f"payload field of {type(value).__name__}")
-    type_name, id = parsed
-    repo = _REPOSITORIES[type_name](ctx.db, ctx.scope)
-    stmt = repo.restrict(select(repo.model)).where(repo.model.id == id)
-    return compiler.one(type_name, stmt, selections)
+def _plan_key(
+    executor: Any,
+    info: GraphQLResolveInfo[Any],
+    viewer: uuid.UUID,
+    objects: dict[str, tuple[str, uuid.UUID] | None],
+) -> Any:
+    """What a plan depends on: the document and this field of it, the viewer (their workspaces
+    are parameters), which objects the payload holds, of which types, and the values of the
+    variables its selection uses (not those of the input, which change with every write)."""
+    operation = info.operation
+    if operation.loc is None:
+        return None
+    try:
+        values = orjson.dumps(
+            {n: executor.variable_values.coerced.get(n) for n in sorted(_variables_used(info))},
+            option=orjson.OPT_SORT_KEYS,
+        )
+    except TypeError:
+        return None
+    shape = tuple((attr, node[0] if node else None) for attr, node in objects.items())
+    document = operation.loc.source.body
+    return (document, operation.loc.start, info.path.key, viewer, shape, values)
+
+
+def _variables_used(info: GraphQLResolveInfo[Any]) -> set[str]:
+    """The variables the payload's selection uses, through its fragments too."""
+    names: set[str] = set()
+    spreads: set[str] = set()
+
+    class Collect(Visitor):
+        def enter_variable(self, node: VariableNode, *_: Any) -> None:
+            names.add(node.name.value)
+
+        def enter_fragment_spread(self, node: FragmentSpreadNode, *_: Any) -> None:
+            spreads.add(node.name.value)
+
+    pending: list[Any] = [n.selection_set for n in info.field_nodes if n.selection_set]
+    done: set[str] = set()
+    while pending:
+        visit(pending.pop(), Collect())
+        for name in spreads - done:
+            done.add(name)
+            if (fragment := info.fragments.get(name)) is not None:
+                pending.append(fragment)
+    return names
 
 
 class CompiledPayloads(PerEventMemoExecutionContext):
