@@ -199,7 +199,7 @@ ANSWERED_BY_RESOLVERS: dict[str, str] = {
     "AuthPayload": "made by the sign-in mutations (tokens are never stored as such)",
     "LogoutPayload": "made by logout",
 }
-PAYLOAD_REASON = "made by its mutation, which returns the rows it wrote"
+PAYLOAD_REASON = "made by its mutation; its objects are read back by fast/payloads.py"
 
 
 def reason_for_type(type_name: str) -> str | None:
