@@ -109,3 +109,60 @@ def test_the_node_interface_is_implemented_by_described_types_only() -> None:
     assert isinstance(node, GraphQLInterfaceType)
     for implementation in GRAPHQL.get_implementations(node).objects:
         model_of(implementation.name)
+
+
+def test_every_node_type_says_what_its_id_finds() -> None:
+    """A Node type missing from NODE_TYPES would be null by id on both paths alike (the
+    differential test cannot see it)."""
+    from graphql_api.resolvers.nodes import NODE_TYPES
+
+    node = GRAPHQL.get_type("Node")
+    assert isinstance(node, GraphQLInterfaceType)
+    names = {t.name for t in GRAPHQL.get_implementations(node).objects}
+    assert names == set(NODE_TYPES)
+
+
+class _Placeholder(str):
+    """Stands for any value of the corpus's world (ids, slugs, accounts): the documents are
+    what is read here, not the values."""
+
+    def __new__(cls) -> _Placeholder:
+        return super().__new__(cls, "x")
+
+    def __getitem__(self, _: object) -> _Placeholder:  # type: ignore[override]
+        return _Placeholder()
+
+    def __getattr__(self, _: str) -> _Placeholder:
+        return _Placeholder()
+
+
+def test_the_differential_corpus_selects_every_described_field() -> None:
+    """Every field the compiler answers from a description is in tests/test_fast_path.py's
+    corpus, where both paths must give the same answer: a field added without a corpus entry
+    fails here."""
+    from graphql import TypeInfo, TypeInfoVisitor, Visitor, parse, visit
+
+    from tests.test_fast_path import corpus
+
+    selected: set[tuple[str, str]] = set()
+
+    class Collect(Visitor):
+        def enter_field(self, node: Any, *_: Any) -> None:
+            parent = type_info.get_parent_type()
+            if parent is not None:
+                selected.add((parent.name, node.name.value))
+
+    for query, _, _ in corpus(_Placeholder()):  # type: ignore[arg-type]
+        type_info = TypeInfo(GRAPHQL)
+        visit(parse(query), TypeInfoVisitor(type_info, Collect()))
+    compiled = {
+        (gql_type.name, name)
+        for gql_type in object_types()
+        for name, definition in gql_type.fields.items()
+        if isinstance(
+            description_of(definition),
+            Column | GlobalId | Computed | Reference | Lookup | Related | Children | Root,
+        )
+    }
+    missing = sorted(f"{t}.{f}" for t, f in compiled - selected)
+    assert not missing, f"described fields no corpus operation selects: {missing}"
