@@ -271,9 +271,9 @@ class EventHub:
                         self._end(subscriber, Signal.MISSED)
             return
         cohorts = {ws: self._cohorts(ws, subs, loaded[0].roles) for ws, subs in members.items()}
-        # The groups of every event of the batch execute concurrently; payloads are offered in
-        # the order of the events.
-        executed: list[tuple[Group, asyncio.Task[Item | list[Item]]]] = []
+        # The groups of every event of the batch execute concurrently (those whose payload is
+        # written without executing, at once); payloads are offered in the order of the events.
+        executed: list[tuple[Group, bytes | asyncio.Task[Item | list[Item]]]] = []
         delivered = 0
         for prepared in loaded:
             groups: dict[Hashable, Group] = {}
@@ -294,11 +294,12 @@ class EventHub:
                         key = s.shared.group_key(delivery, prepared)  # type: ignore[union-attr]
                         groups.setdefault(key, []).append(([s], delivery))
             for group in groups.values():
-                executed.append((group, asyncio.create_task(_execute(group))))
-        if executed:
-            await asyncio.wait([job for _, job in executed])
+                executed.append((group, _projected(group) or asyncio.create_task(_execute(group))))
+        jobs = [job for _, job in executed if not isinstance(job, bytes)]
+        if jobs:
+            await asyncio.wait(jobs)
         for group, job in executed:
-            result = job.result()
+            result = job if isinstance(job, bytes) else job.result()
             each = iter(result) if isinstance(result, list) else None
             for cohort, _ in group:
                 for subscriber in cohort:
@@ -374,6 +375,17 @@ class EventHub:
             metrics.LISTENER_RECONNECTS.inc()
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX_S)
+
+
+def _projected(group: Group) -> bytes | None:
+    """The group's payload written straight from its delivery, when it can be."""
+    members, delivery = group[0]
+    assert members[0].shared is not None
+    payload = members[0].shared.projected(delivery)
+    if payload is None:
+        return None
+    metrics.EVENT_PROJECTIONS.inc()
+    return payload.json
 
 
 async def _execute(group: Group) -> Item | list[Item]:

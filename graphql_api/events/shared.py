@@ -47,5 +47,9 @@ class SharedExecution(Protocol):
     def group_key(self, delivery: Delivery, loaded: LoadedEvent) -> Hashable:
         """Equal keys: the same payload for this event."""
 
+    def projected(self, delivery: Delivery) -> Payload | None:
+        """The payload written without executing anything, when it can be (never one with
+        errors); None: `payload` executes it."""
+
     async def payload(self, delivery: Delivery) -> Payload:
         """The `next` payload of this event for this subscription."""

@@ -71,6 +71,11 @@ EVENT_EXECUTIONS = Counter(
     "graphql_event_executions_total",
     "Task-event payloads executed for a group of subscribers that get the same one.",
 )
+EVENT_PROJECTIONS = Counter(
+    "graphql_event_projections_total",
+    "Task-event payloads written straight from the loaded rows, without executing, for a group "
+    "of subscribers that get the same one.",
+)
 EVENTS_DROPPED = Counter(
     "graphql_events_dropped_total",
     "Task events not delivered because their subscriber was too slow (and was dropped).",

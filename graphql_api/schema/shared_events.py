@@ -39,6 +39,7 @@ from graphql_api.context import Context
 from graphql_api.events.loader import Delivery, LoadedEvent
 from graphql_api.events.shared import SUBSCRIPTION_EXECUTOR, Payload
 from graphql_api.schema.errors import shape_errors
+from graphql_api.schema.projector import Projector, compile_projector
 from graphql_api.schema.subscriptions import event_operation, task_event
 
 _USER = frozenset({"id", "email", "displayName", "createdAt"})
@@ -108,13 +109,20 @@ class SharedTaskEvents:
     role_determined: bool
     extensions: dict[str, Any]  # what strawberry's extensions add to each result (the cost)
     cohort_key: Hashable
+    # Writes the payload's data straight from the delivery (schema/projector.py); None: the
+    # selection has a field it does not know, and every payload is executed.
+    projector: Projector | None = None
 
     @classmethod
     def create(cls, info: strawberry.Info, workspace_id: uuid.UUID) -> SharedTaskEvents | None:
         executor = SUBSCRIPTION_EXECUTOR.get()
         if executor is None or executor.operation is not info._raw_info.operation:
             return None
-        ctx: Context = info.context
+        return cls.of(executor, info.context, workspace_id)
+
+    @classmethod
+    def of(cls, executor: Any, ctx: Context, workspace_id: uuid.UUID) -> SharedTaskEvents:
+        """For the graphql-core executor of a taskEvents subscription operation."""
         extensions = {"cost": ctx.cost.as_extension()} if ctx.cost is not None else {}
         definitions = [executor.operation, *executor.fragment_definitions.values()]
         key = (
@@ -126,14 +134,31 @@ class SharedTaskEvents:
         )
         by_role = role_determined(executor.schema, definitions)
         cohort = key if by_role else (key, ctx.viewer_id)
-        return cls(executor, ctx, workspace_id, key, by_role, extensions, cohort)
+        projector = compile_projector(executor) if by_role else None
+        return cls(executor, ctx, workspace_id, key, by_role, extensions, cohort, projector)
 
     def group_key(self, delivery: Delivery, loaded: LoadedEvent) -> Hashable:
         if self.role_determined and loaded.names_only_members:
             return (self.operation_key, delivery.task is not None)
         return (self.operation_key, self.ctx.viewer_id)
 
+    def projected(self, delivery: Delivery) -> Payload | None:
+        if self.projector is None:
+            return None
+        try:
+            data = self.projector(delivery)
+        except Exception:  # Unprojectable, or what executing would also raise or report
+            return None
+        return Payload(self._json({"data": data}), personal=False)
+
     async def payload(self, delivery: Delivery) -> Payload:
+        projected = self.projected(delivery)
+        if projected is not None:
+            return projected
+        return await self.executed(delivery)
+
+    async def executed(self, delivery: Delivery) -> Payload:
+        """The payload as executing the selection set gives it."""
         async with event_operation(self.ctx, self.workspace_id, delivery):
             result = execute_subscription_event(
                 self.executor.build_per_event_executor(task_event(delivery))
@@ -145,6 +170,9 @@ class SharedTaskEvents:
             production = self.ctx.settings.is_production
             shaped = shape_errors(result.errors, self.ctx.request_id, production)
             body["errors"] = [error.formatted for error in shaped]
+        return Payload(self._json(body), personal=bool(result.errors))
+
+    def _json(self, body: dict[str, Any]) -> bytes:
         if self.extensions:
             body["extensions"] = self.extensions
-        return Payload(orjson.dumps(body), personal=bool(result.errors))
+        return orjson.dumps(body)
