@@ -1,4 +1,4 @@
-"""Task-event payloads written by the projector (schema/projector.py) are byte for byte the ones
+"""Task-event payloads written by the projector (events/projector.py) are byte for byte the ones
 executing the selection gives (SharedTaskEvents.executed), over many selections and deliveries:
 aliases, fragments, directives, __typename, every Task scalar, deleted tasks for each role, a
 null assignee, a non-member actor. Where the projector cannot vouch for a payload it declines,

@@ -93,7 +93,7 @@ async def notify(database_url: str, payload: dict[str, Any]) -> None:
 
 
 async def executed(host: str) -> tuple[float, float]:
-    """Payloads the hub executed, and those it wrote without executing (schema/projector.py)."""
+    """Payloads the hub executed, and those it wrote without executing (events/projector.py)."""
     async with httpx.AsyncClient(base_url=f"http://{host}") as http:
         response = await http.get("/metrics", headers={"authorization": f"Bearer {TOKEN}"})
     text = response.text

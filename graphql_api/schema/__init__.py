@@ -55,8 +55,8 @@ from graphql_api.schema.scalars import SCALAR_OVERRIDES
 from graphql_api.schema.storable import StorableStrings
 from graphql_api.schema.subscriptions import TaskEvent, task_events
 from graphql_api.schema.types import AuditEvent, Comment, Label, Project, Task, User, Workspace
-from graphql_api.schema.unit_of_work import UnitOfWork
 from graphql_api.settings import Settings
+from graphql_api.unit_of_work import UnitOfWork
 
 
 @strawberry.type

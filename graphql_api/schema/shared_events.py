@@ -37,9 +37,9 @@ from graphql.language import ExecutableDefinitionNode
 
 from graphql_api.context import Context
 from graphql_api.events.loader import Delivery, LoadedEvent
+from graphql_api.events.projector import Projector, compile_projector
 from graphql_api.events.shared import SUBSCRIPTION_EXECUTOR, Payload
 from graphql_api.schema.errors import shape_errors
-from graphql_api.schema.projector import Projector, compile_projector
 from graphql_api.schema.subscriptions import event_operation, task_event
 
 _USER = frozenset({"id", "email", "displayName", "createdAt"})
@@ -109,7 +109,7 @@ class SharedTaskEvents:
     role_determined: bool
     extensions: dict[str, Any]  # what strawberry's extensions add to each result (the cost)
     cohort_key: Hashable
-    # Writes the payload's data straight from the delivery (schema/projector.py); None: the
+    # Writes the payload's data straight from the delivery (events/projector.py); None: the
     # selection has a field it does not know, and every payload is executed.
     projector: Projector | None = None
 
