@@ -28,7 +28,7 @@ from graphql_api.database import Database
 from graphql_api.documents.requests import DocumentRequests, Refusal
 from graphql_api.documents.store import DocumentStore
 from graphql_api.failures import INTERNAL, TIMEOUT, classify
-from graphql_api.fast.plans import PLANS, plan_key
+from graphql_api.fast.plans import PLAN_REFUSED, PLANS, plan_key
 from graphql_api.limits.rate import RateLimiter
 from graphql_api.observability.observer import Observer
 from graphql_api.observability.request_log import REQUEST_LOG, RequestLog, note_outcome
@@ -326,7 +326,8 @@ class GraphQLFront:
                 return await answer
         except Exception as exc:  # the database went away, a statement timed out, a bug
             if is_refusal(exc):
-                return None  # a role check failed: the executor answers, with the error
+                PLAN_REFUSED.set(True)  # a role check failed: the resolvers answer, with the error
+                return None
             return failure_response(exc)
 
     async def _answer(

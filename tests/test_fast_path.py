@@ -479,7 +479,7 @@ async def test_board_counts_read_the_counters_and_pages_count_nothing(
 
 
 async def test_a_refused_plan_hands_every_repetition_to_the_resolvers(
-    api: Api, db: DbSession, executions: list[None]
+    api: Api, db: DbSession, executions: list[None], sql_counter: SqlCounter
 ) -> None:
     """A cached plan whose role check fails (a MEMBER asking for the audit trail) is answered
     by the executor every time, with FORBIDDEN; promote the member and the same plan answers."""
@@ -490,7 +490,11 @@ async def test_a_refused_plan_hands_every_repetition_to_the_resolvers(
     )
     variables = {"s": w["ws"]["slug"]}
     for _ in range(3):
+        sql_counter.reset()
         refused = await api.post(query, variables, w["mate"].token)
+        # The compiled statement runs once (the front's, or the executor's the first time).
+        tried = [q for q in sql_counter.statements if "graphql_refused" in q]
+        assert len(tried) == 1, sql_counter.statements
         assert refused["data"] == {"workspace": None}, refused
         assert [e["extensions"]["code"] for e in refused["errors"]] == ["FORBIDDEN"]
     assert len(executions) == 3

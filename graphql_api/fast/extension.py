@@ -13,7 +13,7 @@ from strawberry.types.graphql import OperationType
 from db.errors import is_refusal
 from graphql_api.context import Context
 from graphql_api.fast.compiler import Compiler
-from graphql_api.fast.plans import PLANS, Plan, plan_key
+from graphql_api.fast.plans import PLAN_REFUSED, PLANS, Plan, plan_key
 from graphql_api.fast.sql import Unsupported
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ class FastPath(SchemaExtension):
             and ctx.viewer_id is not None
             and not ctx.bad_token
             and ec.graphql_document is not None
+            and not PLAN_REFUSED.get()  # the front ran this plan already, and it refused
         ):
             plan = self._plan(ctx)
             if plan is not None:

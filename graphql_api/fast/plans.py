@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
 
 PLAN_CACHE_SIZE = 1024
+
+# Set for a request whose cached plan a role check refused (SQLSTATE GQ403) in the HTTP front:
+# the executor it hands the request to lets the resolvers answer at once, rather than running
+# the same statement to the same refusal again.
+PLAN_REFUSED: ContextVar[bool] = ContextVar("plan_refused", default=False)
 
 # SQL, its parameters, and what the operation costs (graphql_api.limits.extension.Cost).
 Plan = tuple[str, list[Any], Any]
