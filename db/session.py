@@ -31,6 +31,15 @@ class DbSession:
         async with self.lock:
             return await self.session.scalar(statement, params)
 
+    async def execute_core(self, statement: Executable, params: dict[str, Any]) -> Result[Any]:
+        """A Core statement (tables, not ORM entities), built once with bound parameters, on the
+        session's connection: no ORM compilation or loading, and SQLAlchemy's compiled cache
+        finds it by the statement's memoized key. Writes what is pending first."""
+        async with self.lock:
+            await self.session.flush()
+            connection = await self.session.connection()
+            return await connection.execute(statement, params)
+
     async def scalar_sql(self, sql: str, params: Sequence[Any]) -> Any:
         """The one value of a statement given as SQL text with $1, $2... parameters (a compiled
         one), after writing what is pending: it reads the request's own writes."""

@@ -65,11 +65,16 @@ class AuditEventRepository(Repository[AuditEvent]):
     def insert_from(source: Any, changes: ColumnElement[Any], columns: dict[str, Any]) -> Insert:
         """The audit row as INSERT ... SELECT from `source`, a CTE of the writing statement: it is
         written only when `source` returns its row, and `changes` (JSONB) may use its columns.
-        `columns` are the other columns of `record`."""
+        `columns` are the other columns of `record` (values, or bound parameters), `id` among them
+        or a new one."""
         values = {"id": uuid7(), **columns}
         table = AuditEvent.__table__
         row = select(
-            *(literal(v, table.c[k].type) for k, v in values.items()), changes
+            *(
+                v if isinstance(v, ColumnElement) else literal(v, table.c[k].type)
+                for k, v in values.items()
+            ),
+            changes,
         ).select_from(source)
         # Every column is given (the row's Python-side defaults do not apply to a SELECT).
         return insert(AuditEvent).from_select([*values, "changes"], row, include_defaults=False)

@@ -1,22 +1,27 @@
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
+    Insert,
     Select,
+    Table,
     Uuid,
     any_,
+    bindparam,
     delete,
     exists,
     func,
     insert,
+    inspect,
     literal,
     null,
     or_,
@@ -25,12 +30,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, REGCONFIG
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 
 from db.errors import NotFound, translate
 from db.ids import uuid7
-from db.models import Label, Membership, Project, Role, Task, TaskLabel, TaskStatus
+from db.models import AuditEvent, Label, Membership, Project, Role, Task, TaskLabel, TaskStatus
 from db.repositories.audit_events import AuditEventRepository
-from db.repositories.base import Repository
+from db.repositories.base import Repository, Scope
 from db.repositories.keyset import KeysetOrder, SortKey
 from db.repositories.projects import ProjectRepository
 from db.repositories.task_counts import (
@@ -87,10 +93,114 @@ class TaskFilter:
 class CreationChecks:
     """What creating a task in a project must know first, read in one statement."""
 
-    project: Project | None  # as the viewer sees it; None when not visible
+    project: ProjectRef | None  # as the viewer sees it; None when not visible
     role: Role | None  # the viewer's, in the project's workspace
     assignee_is_member: bool  # of the project's workspace
     live_label_ids: frozenset[uuid.UUID]  # of those asked for: live labels of that workspace
+
+
+@dataclass(frozen=True)
+class ProjectRef:
+    """What creating a task needs of its project."""
+
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    archived_at: datetime | None
+
+
+_TASKS = cast(Table, Task.__table__)
+_PROJECTS = cast(Table, Project.__table__)
+_TASK_LABELS = cast(Table, TaskLabel.__table__)
+_TASK_ATTRS = [(attr.key, attr.columns[0].name) for attr in inspect(Task).column_attrs]
+
+
+@functools.cache
+def _creation_checks() -> Select[Any]:
+    """CreationChecks' statement, with bound parameters: project_id, viewer, assignee_id,
+    label_ids."""
+    workspace = Project.workspace_id
+    viewer = bindparam("viewer", type_=Uuid())
+    role = (
+        select(Membership.role)
+        .where(Membership.workspace_id == workspace, Membership.user_id == viewer)
+        .scalar_subquery()
+    )
+    is_member = exists().where(
+        Membership.workspace_id == workspace,
+        Membership.user_id == bindparam("assignee_id", type_=Uuid()),
+    )
+    live = func.array(
+        select(Label.id)
+        .where(
+            Label.id == any_(bindparam("label_ids", type_=ARRAY(Uuid()))),
+            Label.workspace_id == workspace,
+            Label.deleted_at.is_(None),
+        )
+        .scalar_subquery()
+    )
+    # The viewer's tenant boundary, with the viewer as a parameter rather than a value (the
+    # repository's restrict needs no session).
+    projects = ProjectRepository(cast(Any, None), Scope(cast(uuid.UUID, viewer)))
+    return projects.restrict(
+        select(
+            Project.id,
+            Project.workspace_id,
+            Project.archived_at,
+            role.label("role"),
+            is_member.label("is_member"),
+            live.label("live"),
+        ).where(Project.id == bindparam("project_id", type_=Uuid()))
+    )
+
+
+@functools.cache
+def _creation(
+    columns: tuple[str, ...], audit_columns: tuple[str, ...], labels: bool, notify: bool
+) -> Insert:
+    """TaskRepository.create's statement for one shape, with bound parameters new_<column> for
+    the task's columns, audit_<column> for the audit row's, label_ids, notify_channel and
+    notify_payload."""
+    table = _TASKS
+    counter = (
+        update(_PROJECTS)
+        .where(Project.id == bindparam("counter_project_id", type_=Uuid()))
+        # A new task is not a change to the project: its updatedAt (and version) stay.
+        .values(task_counter=Project.task_counter + 1, updated_at=Project.updated_at)
+        .returning(Project.task_counter)
+        .cte("counter")
+    )
+    row = select(*(bindparam(f"new_{k}", type_=table.c[k].type) for k in columns))
+    returning: list[Any] = list(table.c)
+    if notify:  # with the task row: one per task
+        returning.append(func.pg_notify(bindparam("notify_channel"), bindparam("notify_payload")))
+    stmt = (
+        insert(table)
+        .from_select(
+            [*columns, "number"],
+            row.add_columns(counter.c.task_counter),
+            include_defaults=False,  # _TASK_DEFAULTS are among the columns
+        )
+        .returning(*returning)
+    )
+    if audit_columns:
+        audit_table = AuditEvent.__table__
+        number = func.jsonb_build_object(
+            "number", func.jsonb_build_array(null(), counter.c.task_counter)
+        )
+        changes = bindparam("audit_changes", type_=JSONB).op("||", return_type=JSONB)(number)
+        values = {k: bindparam(f"audit_{k}", type_=audit_table.c[k].type) for k in audit_columns}
+        stmt = stmt.add_cte(AuditEventRepository.insert_from(counter, changes, values).cte("audit"))
+    if labels:
+        task_labels = insert(_TASK_LABELS).from_select(
+            ["task_id", "label_id", "workspace_id"],
+            select(
+                bindparam("new_id", type_=Uuid()),
+                func.unnest(bindparam("label_ids", type_=ARRAY(Uuid()))),
+                bindparam("new_workspace_id", type_=Uuid()),
+            ).select_from(counter),  # no project, no task: no labels either
+        )
+        stmt = stmt.add_cte(task_labels.cte("labels"))
+    return stmt
 
 
 class TaskRepository(Repository[Task]):
@@ -199,40 +309,22 @@ class TaskRepository(Repository[Task]):
         is a member and which of the labels are live labels of its workspace: one statement
         instead of four (the resolver decides in what order they fail)."""
         assert self.scope is not None, "a viewer creates tasks"
-        workspace = Project.workspace_id
-        role = (
-            select(Membership.role)
-            .where(Membership.workspace_id == workspace, Membership.user_id == self.scope.user_id)
-            .scalar_subquery()
-        )
-        assignee = exists().where(
-            Membership.workspace_id == workspace,
-            Membership.user_id == literal(assignee_id, Uuid()),
-        )
-        labels = func.array(
-            select(Label.id)
-            .where(
-                Label.id == any_(literal(list(label_ids), ARRAY(Uuid()))),
-                Label.workspace_id == workspace,
-                Label.deleted_at.is_(None),
-            )
-            .scalar_subquery()
-        )
-        stmt = (
-            ProjectRepository(self.db, self.scope)
-            .select()
-            .where(Project.id == project_id)
-            .add_columns(role, assignee, labels)
-        )
-        rows = (await self.db.execute(stmt)).all()
+        params = {
+            "project_id": project_id,
+            "viewer": self.scope.user_id,
+            "assignee_id": assignee_id,
+            "label_ids": list(label_ids),
+        }
+        rows = (await self.db.execute_core(_creation_checks(), params)).all()
         if not rows:
             return CreationChecks(None, None, False, frozenset())
-        project, viewer_role, is_member, live = rows[0]  # type: ignore[misc]
-        return CreationChecks(project, viewer_role, bool(is_member), frozenset(live or ()))
+        row = rows[0]
+        project = ProjectRef(row.id, row.workspace_id, row.archived_at)
+        return CreationChecks(project, row.role, bool(row.is_member), frozenset(row.live or ()))
 
     async def create(
         self,
-        project: Project,
+        project: ProjectRef | Project,
         values: dict[str, Any],
         label_ids: Sequence[uuid.UUID] = (),
         *,
@@ -247,15 +339,11 @@ class TaskRepository(Repository[Task]):
         what follows it should be short: numbering, inserting the task, its labels and its audit
         row in one round trip keeps the lock for fewer round trips (foreign keys are checked at
         the end of the statement, when the task exists). Numbers are distinct and gap-free: a
-        create that rolls back gives its number back. `values` may carry the task's id."""
-        counter = (
-            update(Project)
-            .where(Project.id == project.id)
-            # A new task is not a change to the project: its updatedAt (and version) stay.
-            .values(task_counter=Project.task_counter + 1, updated_at=Project.updated_at)
-            .returning(Project.task_counter)
-            .cte("counter")
-        )
+        create that rolls back gives its number back. `values` may carry the task's id.
+
+        The statement is built once per shape (which columns, labels or not, audit or not,
+        NOTIFY or not) with bound parameters: building and compiling it for every create cost
+        more CPU than the rest of the request, while the project's counter row was locked."""
         given = {
             **_TASK_DEFAULTS,
             "id": uuid7(),
@@ -263,45 +351,32 @@ class TaskRepository(Repository[Task]):
             "project_id": project.id,
             **values,
         }
-        row = select(*(literal(v, Task.__table__.c[k].type) for k, v in given.items()))
-        returning: list[Any] = [Task]
-        if notify is not None:
-            returning.append(func.pg_notify(*notify))  # with the task row: one per task
-        stmt = (
-            insert(Task)
-            .from_select(
-                [*given, "number"],
-                row.add_columns(counter.c.task_counter),
-                include_defaults=False,  # _TASK_DEFAULTS are in `given`; the server's apply
-            )
-            .returning(*returning)
-        )
+        # Named apart from every column: a parameter named after a column of the UPDATE would be
+        # added to its SET list.
+        params: dict[str, Any] = {f"new_{k}": v for k, v in given.items()}
+        params["counter_project_id"] = project.id
+        audit_columns: tuple[str, ...] = ()
         if audit is not None:
-            audit = {**audit}
-            number = func.jsonb_build_object(
-                "number", func.jsonb_build_array(null(), counter.c.task_counter)
-            )
-            changes = literal(audit.pop("changes") or {}, JSONB).op("||", return_type=JSONB)(number)
-            stmt = stmt.add_cte(
-                AuditEventRepository.insert_from(counter, changes, audit).cte("audit")
-            )
+            audit = {"id": uuid7(), **audit}
+            params["audit_changes"] = audit.pop("changes") or {}
+            audit_columns = tuple(audit)
+            params.update({f"audit_{k}": v for k, v in audit.items()})
         if label_ids:
-            labels = insert(TaskLabel).from_select(
-                ["task_id", "label_id", "workspace_id"],
-                select(
-                    literal(given["id"], Uuid()),
-                    func.unnest(literal(list(dict.fromkeys(label_ids)), ARRAY(Uuid()))),
-                    literal(project.workspace_id, Uuid()),
-                ).select_from(counter),  # no project, no task: no labels either
-            )
-            stmt = stmt.add_cte(labels.cte("labels"))
+            params["label_ids"] = list(dict.fromkeys(label_ids))
+        if notify is not None:
+            params["notify_channel"], params["notify_payload"] = notify
+        stmt = _creation(tuple(given), audit_columns, bool(label_ids), notify is not None)
         try:
-            created = (await self.db.execute(stmt)).all()
+            created = (await self.db.execute_core(stmt, params)).all()
         except IntegrityError as exc:  # the assignee, a label or the project went away meanwhile
             raise translate(exc, self.entity) from exc
         if not created:
             raise NotFound("project not found", field=["projectId"])
-        task: Task = created[0][0]
+        row = created[0]._mapping
+        # The session's object for the row, as if loaded: later changes to it are flushed.
+        task = Task(**{attr: row[column] for attr, column in _TASK_ATTRS})
+        make_transient_to_detached(task)
+        self.db.add(task)
         return task
 
     async def set_labels(self, task: Task, label_ids: list[uuid.UUID]) -> None:
