@@ -67,8 +67,9 @@ def ping_when_idle(engine: AsyncEngine, after: float) -> None:
     server more than a createTask's own statements. A connection back in the pool within
     `after` seconds is handed out as it is; if its server connection was cut meanwhile (a
     terminated backend), the request that finds out gets UNAVAILABLE and SQLAlchemy invalidates
-    every connection older than that failure, so the next checkouts connect afresh. An idle connection that fails its ping is
-    replaced before it is used (the pool retries the checkout)."""
+    every connection older than that failure, so the next checkouts connect afresh. An idle
+    connection that fails its ping is replaced before it is used (the pool retries the
+    checkout)."""
 
     @event.listens_for(engine.sync_engine, "checkin")
     def checked_in(dbapi_connection: Any, record: Any) -> None:
