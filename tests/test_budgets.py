@@ -219,6 +219,36 @@ async def test_create_task_statements(
     assert again == before
 
 
+@pytest.mark.parametrize("path", ["fast", "resolvers"])
+async def test_create_task_with_its_payload_at_hand(
+    api: Api, resolver_api: Api, db: DbSession, sql_counter: SqlCounter, path: str
+) -> None:
+    """The benchmark's M1 (`task { id identifier }`): the payload is at hand (the task's columns,
+    its id, and its identifier from the project's key that the checks read), so createTask is
+    its two statements and no payload read, on either path."""
+    owner = await api.register()
+    ws = await api.workspace(owner)
+    proj = await project(api, owner, ws["id"], "ATH")
+    labels = [(await label(api, owner, ws["id"], name))["id"] for name in ("a", "b")]
+    client = api if path == "fast" else resolver_api
+    sql_counter.reset()
+    created = await client.ok(
+        "mutation($input: CreateTaskInput!) { createTask(input: $input) {"
+        " task { __typename id identifier number title } userErrors { code } } }",
+        {"input": {"projectId": proj["id"], "title": "t", "labelIds": labels}},
+        owner.token,
+    )
+    task = created["createTask"]["task"]
+    assert task["identifier"] == "ATH-1" and task["number"] == 1 and task["title"] == "t"
+    assert len(sql_counter.statements) == 2, sql_counter.statements
+    found = await api.ok(
+        "query($id: ID!) { node(id: $id) { ... on Task { identifier } } }",
+        {"id": task["id"]},
+        owner.token,
+    )
+    assert found["node"]["identifier"] == "ATH-1"
+
+
 async def test_statement_timeout_is_set_when_the_deadline_is_nearer(
     connection: AsyncConnection, sql_counter: SqlCounter
 ) -> None:

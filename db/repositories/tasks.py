@@ -105,6 +105,7 @@ class ProjectRef:
 
     id: uuid.UUID
     workspace_id: uuid.UUID
+    key: str
     archived_at: datetime | None
 
 
@@ -145,6 +146,7 @@ def _creation_checks() -> Select[Any]:
         select(
             Project.id,
             Project.workspace_id,
+            Project.key,
             Project.archived_at,
             role.label("role"),
             is_member.label("is_member"),
@@ -319,7 +321,7 @@ class TaskRepository(Repository[Task]):
         if not rows:
             return CreationChecks(None, None, False, frozenset())
         row = rows[0]
-        project = ProjectRef(row.id, row.workspace_id, row.archived_at)
+        project = ProjectRef(row.id, row.workspace_id, row.key, row.archived_at)
         return CreationChecks(project, row.role, bool(row.is_member), frozenset(row.live or ()))
 
     async def create(

@@ -7,8 +7,10 @@ payload's JSON instead: `userErrors` is empty (a payload with errors is not comp
 `__typename`s are literals and each object field (`task`, `project`, ...: any Node type of
 resolvers/nodes.py) is its row read again, with every nested field, by one SQL statement.
 Whatever the compiler does not know (Unsupported) is completed by the resolvers, as is a payload
-with nothing to read (an id, or userErrors only), which costs no statement that way, or one with
-a role check that may refuse (an error there would fail the mutation's transaction).
+with nothing to read (an id, or userErrors only) or whose selection is at hand (columns and ids
+of its objects, and computed fields whose object can answer them, e.g. createTask's identifier),
+which costs no statement that way, or one with a role check that may refuse (an error there
+would fail the mutation's transaction).
 tests/test_payloads.py compares both paths on every compiled mutation.
 """
 
@@ -19,10 +21,12 @@ import logging
 import re
 import uuid
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import orjson
 from graphql import (
+    FieldNode,
     FragmentSpreadNode,
     GraphQLObjectType,
     GraphQLResolveInfo,
@@ -38,6 +42,7 @@ from graphql_api.context import Context
 from graphql_api.fast.compiler import Compiler
 from graphql_api.fast.sql import Unsupported, json_object
 from graphql_api.resolvers.nodes import NODE_TYPES
+from graphql_api.schema.describe import Column, Computed, GlobalId, description_of
 from graphql_api.schema.payloads import Payload
 from graphql_api.schema.relay import from_global_id
 from graphql_api.schema.subscriptions import PerEventMemoExecutionContext
@@ -47,10 +52,18 @@ _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 _REFUSAL = refused_sql("").partition("(")[0] + "("
 
 
-# A payload's plan: its SQL and parameters, and where in those the ids of its objects go.
-Plan = tuple[str, list[Any], dict[str, list[int]]] | None
+# A payload's plan: its SQL and parameters, where in those the ids of its objects go, and,
+# when every field it selects of its objects may be at hand (columns, ids, computed fields that
+# say so), what each object must answer to be (the computed fields' at_hand tests).
+class Plan(NamedTuple):
+    sql: str
+    values: list[Any]
+    positions: dict[str, list[int]]
+    at_hand: dict[str, tuple[Callable[[Any], bool], ...]] | None
+
+
 PLANS_SIZE = 1024
-_PLANS: OrderedDict[Any, Plan] = OrderedDict()
+_PLANS: OrderedDict[Any, Plan | None] = OrderedDict()
 
 
 async def read_payload(
@@ -74,7 +87,11 @@ async def read_payload(
                 _PLANS.popitem(last=False)
     if plan is None:
         raise Unsupported("not compiled")
-    sql, values, positions = plan
+    sql, values, positions, at_hand = plan
+    if at_hand is not None and all(
+        test(getattr(payload, attr)) for attr, tests in at_hand.items() for test in tests
+    ):
+        raise Unsupported("at hand: the resolvers answer it from the objects, no statement")
     params = list(values)
     for attr, places in positions.items():
         node = objects[attr]
@@ -102,7 +119,7 @@ def _plan(
     info: GraphQLResolveInfo[Any],
     ctx: Context,
     objects: dict[str, tuple[str, uuid.UUID] | None],
-) -> Plan:
+) -> Plan | None:
     """The statement, compiled with a stand-in id for each object, and where those ids are."""
     assert ctx.viewer_id is not None
     compiler = Compiler.within(
@@ -115,6 +132,7 @@ def _plan(
     )
     pairs: list[tuple[str, str]] = []
     stand_ins: dict[str, uuid.UUID] = {}
+    at_hand: dict[str, tuple[Callable[[Any], bool], ...]] | None = {}
     selections = compiler.sub(info.field_nodes)
     try:
         for key, nodes in compiler.collect(selections, payload_type.name).items():
@@ -135,6 +153,8 @@ def _plan(
                 repo = NODE_TYPES[node[0]].repository(ctx.db, ctx.scope)
                 stmt = repo.restrict(select(repo.model)).where(repo.model.id == stand_in)
                 pairs.append((key, compiler.one(node[0], stmt, compiler.sub(nodes))))
+                tests = _at_hand(compiler, executor.schema.get_type(node[0]), nodes)
+                at_hand = None if tests is None or at_hand is None else {**at_hand, attr: tests}
         if not stand_ins:
             raise Unsupported("nothing to read: the payload is at hand")
         sql = f"SELECT {json_object(pairs)}::text"
@@ -150,7 +170,26 @@ def _plan(
         attr: [i for i, v in enumerate(values) if v == stand_in]
         for attr, stand_in in stand_ins.items()
     }
-    return sql, values, positions
+    return Plan(sql, values, positions, at_hand)
+
+
+def _at_hand(
+    compiler: Compiler, object_type: GraphQLObjectType, nodes: list[FieldNode]
+) -> tuple[Callable[[Any], bool], ...] | None:
+    """What an object must answer for its selection to need no statement: every field a column,
+    an id, __typename or a computed field with an at_hand test (those tests); None when some
+    field needs the database (a reference, a list, a connection)."""
+    tests: list[Callable[[Any], bool]] = []
+    for field_nodes in compiler.collect(compiler.sub(nodes), object_type.name).values():
+        name = field_nodes[0].name.value
+        if name == "__typename":
+            continue
+        spec = description_of(object_type.fields[name])
+        if isinstance(spec, Computed) and spec.at_hand is not None:
+            tests.append(spec.at_hand)
+        elif not isinstance(spec, (Column, GlobalId)):
+            return None
+    return tuple(tests)
 
 
 def _plan_key(

@@ -190,7 +190,9 @@ async def create_task(info: strawberry.Info, input: CreateTaskInput) -> CreateTa
         ),
         notify=events.notification(ctx, "CREATED", announced),
     )
-    return CreateTaskPayload(task=Task.from_model(task))
+    made = Task.from_model(task)
+    made._project_key = project.key  # keys never change: the identifier is at hand
+    return CreateTaskPayload(task=made)
 
 
 @mutation(UpdateTaskPayload)

@@ -70,6 +70,10 @@ class Computed:
     test holds the two to the same answers (tests/test_fast_path.py, tests/test_encodings.py)."""
 
     sql: Callable[[Sql, str], str]
+    # Whether the Python form answers this object without a statement (Task.identifier when
+    # whoever made the object knew its project's key): a mutation payload whose selection is
+    # all at hand costs no statement (graphql_api/fast/payloads.py).
+    at_hand: Callable[[Any], bool] | None = None
 
 
 # -- objects ------------------------------------------------------------------------------
@@ -248,13 +252,19 @@ def global_id(
 
 
 def computed(
-    sql: Callable[[Sql, str], str], *, description: str | None = None
+    sql: Callable[[Sql, str], str],
+    *,
+    description: str | None = None,
+    at_hand: Callable[[Any], bool] | None = None,
 ) -> Callable[[Callable[..., Any]], StrawberryField]:
-    """A computed field: the decorated resolver is its Python form, `sql` its SQL form."""
+    """A computed field: the decorated resolver is its Python form, `sql` its SQL form;
+    `at_hand(obj)`: the Python form needs no statement for this object."""
 
     def declare(resolver: Callable[..., Any]) -> StrawberryField:
         declared: StrawberryField = strawberry.field(
-            resolver=resolver, description=description, metadata={METADATA_KEY: Computed(sql)}
+            resolver=resolver,
+            description=description,
+            metadata={METADATA_KEY: Computed(sql, at_hand)},
         )
         return declared
 

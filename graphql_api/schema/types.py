@@ -145,9 +145,17 @@ class Task(Node, Described):
     deleted_at: datetime | None = column()
     version: int = column(description="Pass as expectedVersion to updateTask.")
     _model: strawberry.Private[models.Task]
+    # The project's key, when whoever made this object knew it (createTask): no statement then.
+    _project_key: strawberry.Private[str | None] = None
 
-    @computed(_identifier_sql, description='"<project key>-<number>", e.g. "WEB-42".')
+    @computed(
+        _identifier_sql,
+        description='"<project key>-<number>", e.g. "WEB-42".',
+        at_hand=lambda task: task._project_key is not None,
+    )
     async def identifier(self, info: strawberry.Info) -> str:
+        if self._project_key is not None:
+            return task_identifier(self._project_key, self.number)
         ctx: Context = info.context
         project = await ctx.loaders.projects.load(self._model.project_id)
         assert project is not None, "the project of a visible task is visible"
