@@ -42,12 +42,12 @@ from db.json_sql import (
     text_root,
 )
 from graphql_api.context import Context
+from graphql_api.events.execution_context import PerEventMemoExecutionContext
 from graphql_api.fast import Unsupported
 from graphql_api.fast.compiler import Compiler
 from graphql_api.resolvers.nodes import NODE_TYPES
 from graphql_api.schema.payloads import Payload
 from graphql_api.schema.relay import from_global_id
-from graphql_api.schema.subscriptions import PerEventMemoExecutionContext
 
 log = logging.getLogger(__name__)
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
