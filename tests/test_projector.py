@@ -16,10 +16,10 @@ from graphql import FieldNode, Visitor, parse, visit
 
 from db import models
 from graphql_api.context import Context
+from graphql_api.events.execution_context import PerEventMemoExecutionContext
+from graphql_api.events.group_execution import ROLE_DETERMINED, SharedTaskEvents
 from graphql_api.events.loader import Delivery, LoadedEvent
 from graphql_api.schema import schema
-from graphql_api.schema.shared_events import ROLE_DETERMINED, SharedTaskEvents
-from graphql_api.schema.subscriptions import PerEventMemoExecutionContext
 from tests.conftest import make_settings
 
 TASK_SCALARS = (

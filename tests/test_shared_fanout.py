@@ -19,10 +19,10 @@ from websockets.frames import Frame, Opcode
 
 from db.urls import asyncpg_dsn
 from graphql_api.events.frames import text_frame_header
+from graphql_api.events.group_execution import role_determined
 from graphql_api.events.hub import QUEUE_SIZE, Subscriber, SubscriberTooSlow
 from graphql_api.schema import schema
 from graphql_api.schema.relay import from_global_id
-from graphql_api.schema.shared_events import role_determined
 from tests.gql import Account
 from tests.servers import serving
 from tests.test_live_updates import Client, create, http_api, setup, synced, ws_client

@@ -16,12 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db.engine import create_engine
 from db.errors import DomainError
 from db.ids import uuid7
+from db.json_sql import Params
 from db.migrations import downgrade, upgrade
 from db.models import Project, Task, TaskStatus, Workspace
 from db.repositories import TaskRepository
 from db.repositories.tasks import TaskFilter
 from db.session import DbSession
-from graphql_api.fast.sql import Params
 from graphql_api.seed.bulk import seed_bulk
 from tests.databases import create_database, drop_database, dsn, new_name
 

@@ -1,6 +1,6 @@
 """Task-event payloads written straight from the loaded rows, without executing the selection.
 
-For a role-determined taskEvents subscription (schema/shared_events.py), every field the
+For a role-determined taskEvents subscription (events/group_execution.py), every field the
 document selects follows from the event and what the hub loaded for it (events/loader.Delivery:
 the task and its project when visible, the workspace's users the event names). A *projector* is
 compiled once per document, operation and variables: the fields graphql-core would collect

@@ -8,9 +8,10 @@ decides per event (the task's visibility for the subscriber's role, or the subsc
 when the selection, or the event, could depend on who is looking).
 
 Two context variables carry what strawberry knows but a resolver is not handed: the
-graphql-core executor of the subscription operation (set by the execution context when it
-resolves the subscription's root field) and how to send a pre-serialized `next` for the
-operation (set by the graphql-transport-ws handler for the operation's task).
+graphql-core executor of the subscription operation (set by the execution context,
+events/execution_context.py, when it resolves the subscription's root field) and how to send a
+pre-serialized `next` for the operation (set by the graphql-transport-ws handler for the
+operation's task).
 """
 
 from __future__ import annotations

@@ -2,10 +2,11 @@
 
 Every field is compiled from its description (graphql_api/schema/describe.py), the same one its
 resolver is derived from: row sources are the repositories' own statements (scope, soft-delete
-rules, filters, keyset pagination) and every encoding comes from db/; the compiler only nests
-them into JSON. Role checks become `CASE ... ELSE graphql_refused(...)`: where one fails, the
-statement raises and the resolvers answer (and report the error). A field without a
-description the compiler knows raises Unsupported, and the resolvers answer instead.
+rules, filters, keyset pagination), every encoding comes from db/, and so does the SQL that nests
+them into JSON (db/json_sql.py): the compiler only chooses what to nest where. Role checks become
+`CASE ... ELSE graphql_refused(...)` (json_sql.guarded): where one fails, the statement raises
+and the resolvers answer (and report the error). A field without a description the compiler
+knows raises Unsupported, and the resolvers answer instead.
 """
 
 from __future__ import annotations
@@ -38,12 +39,28 @@ from graphql.execution.values import (
     get_variable_values,
 )
 from graphql.utilities import get_operation_ast
-from sqlalchemy import Select, literal_column, select
+from sqlalchemy import Select, select
 from strawberry.types.arguments import convert_arguments
 
 from db.encodings import enum_sql, iso_sql, sql_literal
-from db.errors import DomainError, refused_sql
+from db.errors import DomainError
 from db.ids import global_id_of_sql, global_id_sql
+from db.json_sql import (
+    JSON_NULL,
+    Params,
+    column_of,
+    column_sql,
+    guarded,
+    json_list,
+    json_object,
+    json_select,
+    json_single,
+    ordered_unnest,
+    row_alias,
+    scalar_subquery,
+    text_root,
+    unnested_id,
+)
 from db.models import Membership, User
 from db.repositories import MembershipRepository, PageArgs, WorkspaceRepository
 from db.repositories.base import Scope
@@ -51,7 +68,7 @@ from db.repositories.keyset import KeysetOrder, PageSql, count_sql, paginate_sta
 from db.repositories.workspaces import WORKSPACE_ORDER
 from db.session import DbSession
 from graphql_api import policy
-from graphql_api.fast.sql import Params, Unsupported, json_object
+from graphql_api.fast import Unsupported
 from graphql_api.resolvers.nodes import MAX_NODES, NODE_TYPES
 from graphql_api.schema.describe import (
     Children,
@@ -127,12 +144,12 @@ class Compiler:
             (key, self.root_field(root, nodes))
             for key, nodes in self.collect(op.selection_set.selections, "Query").items()
         ]
-        return f"SELECT {json_object(pairs)}::text", self.params.values
+        return text_root(json_object(pairs)), self.params.values
 
     # -- selections ------------------------------------------------------------------------
     def alias(self) -> str:
         self._aliases += 1
-        return f"x{self._aliases}"
+        return row_alias(self._aliases)
 
     def applies(self, condition: str | None, type_name: str) -> bool:
         if condition is None or condition == type_name:
@@ -192,7 +209,7 @@ class Compiler:
 
     @staticmethod
     def ref(alias: str, column: str) -> Any:
-        return literal_column(f"{alias}.{column}")
+        return column_of(alias, column)
 
     # -- objects ---------------------------------------------------------------------------
     def definition(self, type_name: str, name: str) -> GraphQLField:
@@ -234,14 +251,14 @@ class Compiler:
             case Column(attr):
                 named = get_named_type(definition.type)
                 if isinstance(named, GraphQLEnumType):
-                    return enum_sql(f"{a}.{attr}")
+                    return enum_sql(column_sql(a, attr))
                 if named.name == "DateTime":
-                    return iso_sql(f"{a}.{attr}")
-                return f"{a}.{attr}"
+                    return iso_sql(column_sql(a, attr))
+                return column_sql(a, attr)
             case GlobalId(attr, None):
-                return global_id_sql(type_name, f"{a}.{attr}")
-            case GlobalId(attr, type_attr):
-                return global_id_of_sql(f"{a}.{type_attr}", f"{a}.{attr}")
+                return global_id_sql(type_name, column_sql(a, attr))
+            case GlobalId(attr, str() as type_attr):
+                return global_id_of_sql(column_sql(a, type_attr), column_sql(a, attr))
             case Computed(sql):
                 return sql(self, a)
             case Reference(target, column, repository):
@@ -256,8 +273,7 @@ class Compiler:
             case Related(target, statement, parent, _):
                 alias = self.alias()
                 inner = self.params.embed(statement().where(parent == self.ref(a, "id")))
-                obj = self.object(target, alias, sel)
-                return f"coalesce((SELECT json_agg({obj}) FROM ({inner}) AS {alias}), '[]'::json)"
+                return json_list(self.object(target, alias, sel), inner, alias)
             case Children():
                 return self.children(spec, a, self.python_args(definition, nodes), sel)
         raise Unsupported(f"{type_name}.{nodes[0].name.value}")
@@ -266,7 +282,7 @@ class Compiler:
         """At most one row of `stmt` as an object, or JSON null."""
         alias = self.alias()
         inner = self.params.embed(stmt)
-        return f"(SELECT {self.object(type_name, alias, selections)} FROM ({inner}) AS {alias})"
+        return json_single(self.object(type_name, alias, selections), inner, alias)
 
     def children(
         self, spec: Children, a: str, args: dict[str, Any], sel: list[SelectionNode]
@@ -288,8 +304,7 @@ class Compiler:
             .where(Membership.role.in_(policy.roles_allowed(action)))
             .exists()
         )
-        refused = refused_sql(f"{action.value} not allowed")
-        return f"(CASE WHEN ({self.embed(allowed)}) THEN {answer} ELSE {refused} END)"
+        return guarded(self.embed(allowed), answer, f"{action.value} not allowed")
 
     # -- connections -------------------------------------------------------------------------
     def connection(
@@ -320,7 +335,9 @@ class Compiler:
             elif name == "totalCount":
                 counted = total if total is not None else stmt
                 embedded = self.params.embed(counted)
-                pairs.append((key, f"({embedded})" if total is not None else count_sql(embedded)))
+                pairs.append(
+                    (key, scalar_subquery(embedded) if total is not None else count_sql(embedded))
+                )
             elif name == "nodes":
                 uses_rows = True
                 pairs.append((key, page.items_json(self.object(node_type, page.alias, sub))))
@@ -362,8 +379,8 @@ class Compiler:
                 raise Unsupported(f"connection field {name}")
         obj = json_object(pairs)
         if not uses_rows:
-            return f"(SELECT {obj})"
-        return f"(SELECT {obj} FROM {page.rows(self.params.embed(paginated))})"
+            return json_select(obj)
+        return json_select(obj, page.rows(self.params.embed(paginated)))
 
     # -- roots -------------------------------------------------------------------------------
     def root_field(self, root: GraphQLObjectType, nodes: list[FieldNode]) -> str:
@@ -403,19 +420,14 @@ class Compiler:
         parsed = [from_global_id(i) for i in ids]
         known = [p if p is not None and p[0] in NODE_TYPES else None for p in parsed]
         i = self.alias()
-        row = self.ref(i, "id")
-        cases = [
-            f"WHEN {sql_literal(kind)} THEN {self.one(kind, self.lookup(kind, row), sel)}"
+        row = unnested_id(i)
+        answers = [
+            (kind, self.one(kind, self.lookup(kind, row), sel))
             for kind in sorted({p[0] for p in known if p is not None})
         ]
         kinds = self.param([p[0] if p is not None else "" for p in known])
         uuids = self.param([p[1] if p is not None else None for p in known])
-        item = f"CASE {i}.kind {' '.join(cases)} END" if cases else "null::json"
-        return (
-            f"coalesce((SELECT json_agg({item} ORDER BY {i}.n) "
-            f"FROM unnest({kinds}::text[], {uuids}::uuid[]) WITH ORDINALITY AS {i}(kind, id, n)), "
-            "'[]'::json)"
-        )
+        return ordered_unnest(i, kinds, uuids, answers)
 
     def lookup(self, type_name: str, id: Any) -> Select[Any]:
         """The row an id of `type_name` finds, as resolvers/nodes.py NODE_TYPES defines it."""
@@ -428,6 +440,6 @@ class Compiler:
         """node(id:) as the resolver finds it (resolvers/nodes.py NODE_TYPES, in SQL)."""
         parsed = from_global_id(gid)
         if parsed is None or parsed[0] not in NODE_TYPES:
-            return "null"
+            return JSON_NULL
         type_name, id = parsed
         return self.one(type_name, self.lookup(type_name, id), sel)

@@ -11,10 +11,11 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from db.errors import is_refusal
+from db.json_sql import TooManyKeys
 from graphql_api.context import Context
+from graphql_api.fast import Unsupported
 from graphql_api.fast.compiler import Compiler
 from graphql_api.fast.plans import PLAN_REFUSED, PLANS, Plan, plan_key
-from graphql_api.fast.sql import Unsupported
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class FastPath(SchemaExtension):
                 schema, ec.graphql_document, ec.operation_name, ec.variables, ctx.viewer_id, ctx.db
             ).compile()
             plan: Plan | None = (sql, values, ctx.cost)
-        except Unsupported as exc:
+        except (Unsupported, TooManyKeys) as exc:
             log.debug("fast path declined: %s", exc)
             plan = None
         PLANS.put(key, plan)

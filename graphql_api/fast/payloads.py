@@ -37,19 +37,25 @@ from graphql import (
 from sqlalchemy import select
 
 from db.encodings import sql_literal
-from db.errors import refused_sql
+from db.json_sql import (
+    EMPTY_JSON_LIST,
+    JSON_NULL,
+    TooManyKeys,
+    json_object,
+    may_refuse,
+    text_root,
+)
 from graphql_api.context import Context
+from graphql_api.events.execution_context import PerEventMemoExecutionContext
+from graphql_api.fast import Unsupported
 from graphql_api.fast.compiler import Compiler
-from graphql_api.fast.sql import Unsupported, json_object
 from graphql_api.resolvers.nodes import NODE_TYPES
 from graphql_api.schema.describe import Column, Computed, GlobalId, description_of
 from graphql_api.schema.payloads import Payload
 from graphql_api.schema.relay import from_global_id
-from graphql_api.schema.subscriptions import PerEventMemoExecutionContext
 
 log = logging.getLogger(__name__)
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
-_REFUSAL = refused_sql("").partition("(")[0] + "("
 
 
 # A payload's plan: its SQL and parameters, where in those the ids of its objects go, and,
@@ -141,11 +147,11 @@ def _plan(
             if name == "__typename":
                 pairs.append((key, sql_literal(payload_type.name)))
             elif name == "userErrors":
-                pairs.append((key, "'[]'::json"))
+                pairs.append((key, EMPTY_JSON_LIST))
             elif attr not in objects:
                 raise Unsupported(f"payload field {name}")
             elif (node := objects[attr]) is None:
-                pairs.append((key, "null"))
+                pairs.append((key, JSON_NULL))
             else:
                 stand_in = stand_ins.setdefault(attr, uuid.uuid4())
                 # The row within the viewer's workspaces, soft-deleted or not: a payload shows
@@ -157,12 +163,12 @@ def _plan(
                 at_hand = None if tests is None or at_hand is None else {**at_hand, attr: tests}
         if not stand_ins:
             raise Unsupported("nothing to read: the payload is at hand")
-        sql = f"SELECT {json_object(pairs)}::text"
-        if _REFUSAL in sql:
+        sql = text_root(json_object(pairs))
+        if may_refuse(sql):
             # A role check (e.g. auditEvents) that would refuse with an error, which would fail
             # the mutation's transaction: the resolvers decide it and report the error there.
             raise Unsupported("a role check")
-    except Unsupported as exc:
+    except (Unsupported, TooManyKeys) as exc:
         log.debug("payload not compiled: %s", exc)
         return None
     values = compiler.params.values

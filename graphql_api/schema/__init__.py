@@ -24,6 +24,7 @@ from graphql_api.resolvers import nodes as node_resolvers
 from graphql_api.resolvers import projects as project_resolvers
 from graphql_api.resolvers import tasks as task_resolvers
 from graphql_api.resolvers import workspaces as workspace_resolvers
+from graphql_api.resolvers.subscriptions import task_events
 from graphql_api.resolvers.viewer import resolve_viewer
 from graphql_api.schema.describe import root
 from graphql_api.schema.errors import raised_before_execution, shape_stream
@@ -53,7 +54,7 @@ from graphql_api.schema.permissions import AUTHENTICATED
 from graphql_api.schema.relay import Connection, Node
 from graphql_api.schema.scalars import SCALAR_OVERRIDES
 from graphql_api.schema.storable import StorableStrings
-from graphql_api.schema.subscriptions import TaskEvent, task_events
+from graphql_api.schema.subscriptions import TaskEvent
 from graphql_api.schema.types import AuditEvent, Comment, Label, Project, Task, User, Workspace
 from graphql_api.settings import Settings
 from graphql_api.unit_of_work import UnitOfWork

@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 
 from db import models
 from db.encodings import task_identifier, task_identifier_sql
+from db.json_sql import column_sql, scalar_subquery
 from db.repositories import (
     AuditEventRepository,
     CommentRepository,
@@ -120,7 +121,7 @@ class Comment(Node, Described):
 
 def _identifier_sql(sql: Sql, alias: str) -> str:
     key = sql.embed(ProjectRepository.key_of(sql.ref(alias, "project_id")))
-    return task_identifier_sql(f"({key})", f"{alias}.number")
+    return task_identifier_sql(scalar_subquery(key), column_sql(alias, "number"))
 
 
 # Comments follow their task (policy.sees_task): a deleted task's only for the roles that may
@@ -262,7 +263,9 @@ class Project(Node, Described):
 
 
 def _viewer_role_sql(sql: Sql, alias: str) -> str:
-    return f"({sql.embed(MembershipRepository.role_of(sql.viewer_id, sql.ref(alias, 'id')))})"
+    return scalar_subquery(
+        sql.embed(MembershipRepository.role_of(sql.viewer_id, sql.ref(alias, "id")))
+    )
 
 
 @strawberry.type

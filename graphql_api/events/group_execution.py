@@ -1,5 +1,7 @@
 """Subscription.taskEvents executed by the hub, once per event for each group of subscribers
-that would get the same payload (events/shared.py), instead of once per subscriber.
+that would get the same payload (events/shared.py), instead of once per subscriber: written by
+the projector (events/projector.py) where it can be, otherwise executed in the event's unit of
+work (events/event_execution.py).
 
 Which subscribers get the same payload: those of the same document, operation, variables and
 cost, and, for the viewer-dependent part,
@@ -36,11 +38,14 @@ from graphql.execution import execute_subscription_event
 from graphql.language import ExecutableDefinitionNode
 
 from graphql_api.context import Context
+
+# As modules, not their names: importing either of them first imports graphql_api.schema, whose
+# Subscription imports this module (through resolvers/subscriptions.py) before they are done.
+from graphql_api.events import event_execution
+from graphql_api.events import projector as projectors
 from graphql_api.events.loader import Delivery, LoadedEvent
-from graphql_api.events.projector import Projector, compile_projector
 from graphql_api.events.shared import SUBSCRIPTION_EXECUTOR, Payload
 from graphql_api.schema.errors import shape_errors
-from graphql_api.schema.subscriptions import event_operation, task_event
 
 _USER = frozenset({"id", "email", "displayName", "createdAt"})
 # Fields whose value, in a task event, is the same for every member who sees the task (or for
@@ -111,7 +116,7 @@ class SharedTaskEvents:
     cohort_key: Hashable
     # Writes the payload's data straight from the delivery (events/projector.py); None: the
     # selection has a field it does not know, and every payload is executed.
-    projector: Projector | None = None
+    projector: projectors.Projector | None = None
 
     @classmethod
     def create(cls, info: strawberry.Info, workspace_id: uuid.UUID) -> SharedTaskEvents | None:
@@ -134,7 +139,7 @@ class SharedTaskEvents:
         )
         by_role = role_determined(executor.schema, definitions)
         cohort = key if by_role else (key, ctx.viewer_id)
-        projector = compile_projector(executor) if by_role else None
+        projector = projectors.compile_projector(executor) if by_role else None
         return cls(executor, ctx, workspace_id, key, by_role, extensions, cohort, projector)
 
     def group_key(self, delivery: Delivery, loaded: LoadedEvent) -> Hashable:
@@ -159,9 +164,9 @@ class SharedTaskEvents:
 
     async def executed(self, delivery: Delivery) -> Payload:
         """The payload as executing the selection set gives it."""
-        async with event_operation(self.ctx, self.workspace_id, delivery):
+        async with event_execution.event_operation(self.ctx, self.workspace_id, delivery):
             result = execute_subscription_event(
-                self.executor.build_per_event_executor(task_event(delivery))
+                self.executor.build_per_event_executor(event_execution.task_event(delivery))
             )
             if isawaitable(result):
                 result = await result
