@@ -31,6 +31,12 @@ class DbSession:
         async with self.lock:
             return await self.session.scalar(statement, params)
 
+    async def autocommit(self) -> None:
+        """From here on each statement commits on its own (no BEGIN, no COMMIT): only for an
+        operation whose writes are one statement, before the session has begun anything."""
+        async with self.lock:
+            await self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
     async def execute_core(self, statement: Executable, params: dict[str, Any]) -> Result[Any]:
         """A Core statement (tables, not ORM entities), built once with bound parameters, on the
         session's connection: no ORM compilation or loading, and SQLAlchemy's compiled cache

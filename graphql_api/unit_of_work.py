@@ -27,22 +27,30 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _statement_timeout(context: Context) -> Callable[[Any, Any, Connection], None]:
-    """Every transaction of the request runs under statement_timeout: the configured limit, or
-    less when the request's deadline is nearer, so no statement outlives it. The limit is every
-    connection's default already (db.engine.server_settings), except behind PgBouncer: SET LOCAL
-    is sent only when it changes something, so most requests save that round trip."""
+def statement_timeout_ms(context: Context) -> int | None:
+    """The statement_timeout the request's transaction must SET LOCAL: the configured limit, or
+    less when the request's deadline is nearer, so no statement outlives it; None when the
+    connection's default is that already (db.engine.server_settings), which is always but behind
+    PgBouncer, where connections have no default."""
     settings = context.settings
+    left_ms = int((context.deadline - time.monotonic()) * 1000)
+    limit = settings.statement_timeout_ms
+    timeout = max(1, min(left_ms, limit) if limit > 0 else left_ms)
+    if timeout == limit and not settings.pgbouncer:
+        return None
+    return timeout
+
+
+def _statement_timeout(context: Context) -> Callable[[Any, Any, Connection], None]:
+    """Every transaction of the request runs under statement_timeout (statement_timeout_ms):
+    SET LOCAL is sent only when it changes something, so most requests save that round trip."""
 
     def after_begin(session: Any, transaction: Any, connection: Connection) -> None:
         if transaction.nested:
             return  # a SAVEPOINT inside the transaction, which has its timeout already
-        left_ms = int((context.deadline - time.monotonic()) * 1000)
-        limit = settings.statement_timeout_ms
-        timeout = max(1, min(left_ms, limit) if limit > 0 else left_ms)
-        if timeout == limit and not settings.pgbouncer:
-            return  # the connection's default
-        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {timeout}")
+        timeout = statement_timeout_ms(context)
+        if timeout is not None:
+            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {timeout}")
 
     return after_begin
 

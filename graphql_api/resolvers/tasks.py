@@ -145,7 +145,7 @@ async def _live_task(ctx: Context, global_id: str) -> TaskModel:
     return task
 
 
-@mutation(CreateTaskPayload)
+@mutation(CreateTaskPayload, one_statement=True)
 async def create_task(info: strawberry.Info, input: CreateTaskInput) -> CreateTaskPayload:
     """Two statements: the checks (the project, the viewer's role, the assignee, the labels),
     then the task with its number, labels, audit row and NOTIFY. The checks fail in the order
