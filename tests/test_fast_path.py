@@ -101,6 +101,8 @@ async def world(api: Api, db: DbSession) -> dict[str, Any]:
         {"w": ws["id"], "u": leaver.id},
         leaver.token,
     )
+    # ... and is a member elsewhere: still no workspace shared with anyone here.
+    await api.workspace(leaver, "Leaver's own")
     await bulk_tasks(db, old["id"], ws["id"], 40, [owner.id, mate.id], [bug["id"], ui["id"]])
     stranger = await api.register("stranger")
     theirs = await api.workspace(stranger, "Elsewhere")

@@ -44,6 +44,10 @@ class Scope:
     # (a correlated repeat of it makes PostgreSQL plan the statement anew on every execution);
     # rules that depend on the viewer (roles, shared workspaces) still apply.
     within_parent: bool = False
+    # The statement reads at most one row through this repository (a reference outside any
+    # list, in a compiled statement): a rule that tests rows against a set it gathers once per
+    # execution may probe each row instead (UserRepository).
+    one_row: bool = False
 
     def workspace_ids(self) -> Select[Any]:
         return select(Membership.workspace_id).where(Membership.user_id == self.user_id)

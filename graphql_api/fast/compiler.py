@@ -12,7 +12,9 @@ knows raises Unsupported, and the resolvers answer instead.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from graphql import (
@@ -103,6 +105,7 @@ class Compiler:
         self.raw_variables = variables or {}
         self.viewer_id = viewer_id
         self.scope = Scope(viewer_id)
+        self._lists = 0  # how many lists the field being compiled is inside
         self.db = db
         self.params = Params()
         self._aliases = 0
@@ -262,7 +265,8 @@ class Compiler:
             case Computed(sql):
                 return sql(self, a)
             case Reference(target, column, repository):
-                repo = repository(self.db, self.scope)
+                scope = self.scope if self._lists else replace(self.scope, one_row=True)
+                repo = repository(self.db, scope)
                 return self.one(
                     target, repo.select().where(repo.model.id == self.ref(a, column)), sel
                 )
@@ -273,10 +277,20 @@ class Compiler:
             case Related(target, statement, parent, _):
                 alias = self.alias()
                 inner = self.params.embed(statement().where(parent == self.ref(a, "id")))
-                return json_list(self.object(target, alias, sel), inner, alias)
+                with self.in_list():
+                    return json_list(self.object(target, alias, sel), inner, alias)
             case Children():
                 return self.children(spec, a, self.python_args(definition, nodes), sel)
         raise Unsupported(f"{type_name}.{nodes[0].name.value}")
+
+    @contextmanager
+    def in_list(self) -> Iterator[None]:
+        """Fields compiled inside run once per item of a list."""
+        self._lists += 1
+        try:
+            yield
+        finally:
+            self._lists -= 1
 
     def one(self, type_name: str, stmt: Select[Any], selections: list[SelectionNode]) -> str:
         """At most one row of `stmt` as an object, or JSON null."""
@@ -340,7 +354,9 @@ class Compiler:
                 )
             elif name == "nodes":
                 uses_rows = True
-                pairs.append((key, page.items_json(self.object(node_type, page.alias, sub))))
+                with self.in_list():
+                    items = self.object(node_type, page.alias, sub)
+                pairs.append((key, page.items_json(items)))
             elif name == "edges":
                 uses_rows = True
                 edge_pairs = []
@@ -349,9 +365,9 @@ class Compiler:
                     if ename == "cursor":
                         edge_pairs.append((ekey, page.cursor()))
                     elif ename == "node":
-                        edge_pairs.append(
-                            (ekey, self.object(node_type, page.alias, self.sub(enodes)))
-                        )
+                        with self.in_list():
+                            item = self.object(node_type, page.alias, self.sub(enodes))
+                        edge_pairs.append((ekey, item))
                     elif ename == "__typename":
                         edge_pairs.append((ekey, sql_literal(f"{node_type}Edge")))
                     else:
@@ -421,10 +437,11 @@ class Compiler:
         known = [p if p is not None and p[0] in NODE_TYPES else None for p in parsed]
         i = self.alias()
         row = unnested_id(i)
-        answers = [
-            (kind, self.one(kind, self.lookup(kind, row), sel))
-            for kind in sorted({p[0] for p in known if p is not None})
-        ]
+        with self.in_list():
+            answers = [
+                (kind, self.one(kind, self.lookup(kind, row), sel))
+                for kind in sorted({p[0] for p in known if p is not None})
+            ]
         kinds = self.param([p[0] if p is not None else "" for p in known])
         uuids = self.param([p[1] if p is not None else None for p in known])
         return ordered_unnest(i, kinds, uuids, answers)
