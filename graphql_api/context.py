@@ -37,6 +37,7 @@ KeptWrite = Callable[[DbSession], Awaitable[None]]
 @dataclass
 class _OperationState:
     db: DbSession
+    deadline: float  # time.monotonic() by which the operation must be done (Context.operation)
     loaders: Loaders | None = None
     kept_writes: list[KeptWrite] = field(default_factory=list)  # not yet run
     kept_done: list[KeptWrite] = field(default_factory=list)  # run in the request's transaction
@@ -55,7 +56,8 @@ class Context:
     read_scalar: Callable[[str, tuple[Any, ...]], Awaitable[Any]]
     limiter: RateLimiter
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    # time.monotonic() by which the request must be done (GraphQLFront enforces it too).
+    # time.monotonic() by which the request must be done (GraphQLFront enforces it too); over a
+    # WebSocket, by which its first operation must be (each has its own: operation_deadline).
     deadline: float = field(default_factory=lambda: time.monotonic() + 60)
     # The signed-in user, from a valid bearer token.
     viewer_id: uuid.UUID | None = None
@@ -76,6 +78,13 @@ class Context:
         if state is None:
             raise RuntimeError("no database session: used outside an operation")
         return state.db
+
+    @property
+    def operation_deadline(self) -> float:
+        """time.monotonic() by which the current operation must be done: the request's deadline
+        over HTTP, the operation's own over a WebSocket."""
+        state = _OPERATION.get()
+        return self.deadline if state is None else state.deadline
 
     @property
     def loaders(self) -> Loaders:
@@ -114,8 +123,13 @@ class Context:
     def operation(self, db: DbSession) -> Iterator[_OperationState]:
         """The session and DataLoaders of one operation (or one subscription event). They live in
         a context variable, not on the Context, because a WebSocket connection shares one Context
-        among all its operations, each running in a task of its own."""
-        state = _OperationState(db)
+        among all its operations, each running in a task of its own. For the same reason each
+        operation over a WebSocket has a deadline of its own, from its start: the Context's is
+        from the connection's, and passes while the connection stays open."""
+        deadline = self.deadline
+        if isinstance(self.request, WebSocket):
+            deadline = time.monotonic() + self.settings.request_timeout_s
+        state = _OperationState(db, deadline)
         token = _OPERATION.set(state)
         try:
             yield state

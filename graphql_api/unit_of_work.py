@@ -33,7 +33,7 @@ def statement_timeout_ms(context: Context) -> int | None:
     connection's default is that already (db.engine.server_settings), which is always but behind
     PgBouncer, where connections have no default."""
     settings = context.settings
-    left_ms = int((context.deadline - time.monotonic()) * 1000)
+    left_ms = int((context.operation_deadline - time.monotonic()) * 1000)
     limit = settings.statement_timeout_ms
     timeout = max(1, min(left_ms, limit) if limit > 0 else left_ms)
     if timeout == limit and not settings.pgbouncer:
