@@ -317,6 +317,11 @@ def corpus(w: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool | str]]:
             order = {"field": field, "direction": direction}
             ops.append((board, {"id": w["old"]["id"], "first": 7, "order": order}, True))
             ops.append((board, {"id": w["old"]["id"], "last": 6, "order": order}, True))
+    # An empty page has no cursors, whatever its keys (DUE_AT's may be null).
+    nothing = {"search": "nowhere-to-be-found"}
+    for page in ({"first": 5}, {"last": 5}):
+        order = {"field": "DUE_AT", "direction": "ASC"}
+        ops.append((board, {"id": w["old"]["id"], **page, "order": order, "filter": nothing}, True))
     for f in (
         {"status": ["TODO", "IN_REVIEW"]},
         {"assigneeId": w["mate"].id},

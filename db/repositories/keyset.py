@@ -89,7 +89,10 @@ class SortKey:
 
     def cursor_value_sql(self, alias: str) -> str:
         """This key's value as JSON text, as _encode and orjson write it into a cursor."""
-        col = f"{alias}.{self.attr}"
+        return self.cursor_value_of(f"{alias}.{self.attr}")
+
+    def cursor_value_of(self, col: str) -> str:
+        """cursor_value_sql of an expression holding this key's value."""
         kind = self.python_type
         if kind is int:
             text = f"{col}::text"
@@ -140,7 +143,13 @@ class KeysetOrder:
     def cursor_sql(self, alias: str) -> str:
         """cursor_for in SQL, over a row alias holding the keys as columns: base64url of the
         JSON array [order name, key values...], unpadded."""
-        parts = " || ',' || ".join(k.cursor_value_sql(alias) for k in self.keys)
+        return self.cursor_of([f"{alias}.{k.attr}" for k in self.keys])
+
+    def cursor_of(self, values: list[str]) -> str:
+        """cursor_sql of expressions holding the keys' values, in the keys' order."""
+        parts = " || ',' || ".join(
+            k.cursor_value_of(v) for k, v in zip(self.keys, values, strict=True)
+        )
         text = f"'[\"{self.name}\",' || {parts} || ']'"
         return (
             f"rtrim(translate(replace(encode(convert_to({text}, 'UTF8'), 'base64'), E'\\n', ''), "
@@ -263,18 +272,27 @@ class PageSql:
         """A JSON array of `item_sql` for each row of the page."""
         return f"coalesce(json_agg({item_sql} {self._in_page()}, '[]'::json)"
 
-    def _cursors(self) -> str:
-        return f"(array_agg({self.order.cursor_sql(self.alias)} {self._in_page()})"
-
     def cursor(self) -> str:
         return self.order.cursor_sql(self.alias)
 
+    def _edge_cursor(self, first: bool) -> str:
+        """The cursor of the page's first or last row, written once from that row's keys (not
+        a cursor per row of the page, of which one is kept). An empty page has null keys, and
+        every ordering ends with the id, never null: its cursor is null."""
+        ascending = self.args.backwards != first
+        order = f"{self.alias}._n" + ("" if ascending else " DESC")
+        kept = f"FILTER (WHERE {self.alias}._n <= {self.args.size})"
+        keys = [
+            f"(array_agg({self.alias}.{k.attr} ORDER BY {order}) {kept})[1]"
+            for k in self.order.keys
+        ]
+        return self.order.cursor_of(keys)
+
     def start_cursor(self) -> str:
-        return f"{self._cursors()}[1]"
+        return self._edge_cursor(first=True)
 
     def end_cursor(self) -> str:
-        cursors = self._cursors()
-        return f"{cursors}[array_length({cursors}, 1)]"
+        return self._edge_cursor(first=False)
 
     def _more(self) -> str:
         return f"(count(*) > {self.args.size})"
