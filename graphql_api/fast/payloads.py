@@ -50,7 +50,7 @@ from graphql_api.events.execution_context import PerEventMemoExecutionContext
 from graphql_api.fast import Unsupported
 from graphql_api.fast.compiler import Compiler
 from graphql_api.resolvers.nodes import NODE_TYPES
-from graphql_api.schema.describe import Column, Computed, GlobalId, description_of
+from graphql_api.schema.describe import answered_at_hand
 from graphql_api.schema.payloads import Payload
 from graphql_api.schema.relay import from_global_id
 
@@ -190,11 +190,10 @@ def _at_hand(
         name = field_nodes[0].name.value
         if name == "__typename":
             continue
-        spec = description_of(object_type.fields[name])
-        if isinstance(spec, Computed) and spec.at_hand is not None:
-            tests.append(spec.at_hand)
-        elif not isinstance(spec, (Column, GlobalId)):
+        answered = answered_at_hand(object_type.fields[name])
+        if answered is None:
             return None
+        tests += answered
     return tuple(tests)
 
 

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from db.errors import DomainError
 from db.session import DbSession
 from graphql_api.context import Context
-from graphql_api.schema.describe import Column, Computed, GlobalId, description_of
+from graphql_api.schema.describe import answered_at_hand
 from graphql_api.schema.payloads import Payload, UserError
 from graphql_api.unit_of_work import statement_timeout_ms
 
@@ -127,7 +127,7 @@ def _alone(info: strawberry.Info, ctx: Context) -> bool:
 def payload_at_hand(info: GraphQLResolveInfo[Any]) -> bool:
     """Whether every field the payload's selection may include (whatever its directives say)
     is answered by the payload's objects themselves: __typename, userErrors, and of each object
-    its columns, ids and computed fields that its object can answer (describe.Computed.at_hand).
+    its columns, ids and computed fields that its object can answer (describe.answered_at_hand).
     Fragments on other types, references, lists and connections need the database."""
     payload_type = get_named_type(info.return_type)
     assert isinstance(payload_type, GraphQLObjectType)
@@ -142,9 +142,7 @@ def payload_at_hand(info: GraphQLResolveInfo[Any]) -> bool:
         for sub in _fields(node.selection_set, info.fragments):
             if sub.name.value == "__typename":
                 continue
-            spec = description_of(object_type.fields.get(sub.name.value))
-            at_hand = isinstance(spec, Computed) and spec.at_hand is not None
-            if not (at_hand or isinstance(spec, Column | GlobalId)):
+            if answered_at_hand(object_type.fields.get(sub.name.value)) is None:
                 return False
     return True
 

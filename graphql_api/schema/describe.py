@@ -227,6 +227,18 @@ Description = (
 )
 
 
+def answered_at_hand(definition: Any) -> tuple[Callable[[Any], bool], ...] | None:
+    """How an object answers a field of its own without a statement: () for its columns and
+    ids, (test,) for a computed field whose `at_hand(obj)` says when; None when the field needs
+    the database (a reference, a list, a connection, a computed field without a test)."""
+    spec = description_of(definition)
+    if isinstance(spec, Column | GlobalId):
+        return ()
+    if isinstance(spec, Computed) and spec.at_hand is not None:
+        return (spec.at_hand,)
+    return None
+
+
 def description_of(definition: Any) -> Description | None:
     """The description of a field: a graphql-core field (its strawberry definition) or a
     strawberry field."""
