@@ -15,13 +15,16 @@ import httpx
 import pytest
 from sqlalchemy import event
 
+from db.repositories import TaskRepository
 from db.urls import asyncpg_dsn
 from graphql_api.app import create_app
+from graphql_api.schema.relay import from_global_id
 from tests.conftest import make_settings
 from tests.gql import Account, Api, label, project
 
 LEAN = "mutation($input: CreateTaskInput!) { createTask(input: $input) { task { id identifier number } userErrors { code } } }"
 RICH = "mutation($input: CreateTaskInput!) { createTask(input: $input) { task { id assignee { id } } userErrors { code } } }"
+WORKSPACE_OF = "query($id: ID!) { node(id: $id) { ... on Project { workspace { id } } } }"
 TWO = """mutation($a: CreateTaskInput!, $b: CreateTaskInput!) {
   a: createTask(input: $a) { task { number } } b: createTask(input: $b) { task { number } } }"""
 
@@ -161,3 +164,68 @@ async def test_refused_creates_write_nothing_and_concurrent_ones_number_without_
     finally:
         await conn.close()
     assert (tasks, audits, task_labels, counted) == (12, 12, 24, 12)
+
+
+@pytest.mark.parametrize(
+    ("change", "which", "code"),
+    [
+        ("UPDATE projects SET archived_at = now() WHERE id = $1", 0, "CONFLICT"),
+        ("UPDATE memberships SET role = 'VIEWER' WHERE user_id = $1", 1, "FORBIDDEN"),
+        ("DELETE FROM memberships WHERE user_id = $1", 2, "INVALID_INPUT"),
+        ("UPDATE labels SET deleted_at = now() WHERE id = $1", 3, "NOT_FOUND"),
+    ],
+)
+async def test_a_check_that_changes_before_the_write_refuses_the_create(
+    served: tuple[Api, Sent],
+    fresh_database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
+    which: int,
+    code: str,
+) -> None:
+    """Between the checks and the write another request archives the project, demotes the
+    creator, removes the assignee or deletes a label: the write takes no number and writes
+    nothing, and the create answers the userError the checks now give."""
+    api, _ = served
+    owner, proj, labels = await _world(api)
+    ws_id = (await api.ok(WORKSPACE_OF, {"id": proj["id"]}, owner.token))["node"]["workspace"]["id"]
+    creator = await api.register("creator")
+    assignee = await api.register("assignee")
+    await api.add(owner, ws_id, creator, "MEMBER")
+    await api.add(owner, ws_id, assignee, "MEMBER")
+    ids = [from_global_id(g)[1] for g in (proj["id"], creator.id, assignee.id, labels[0])]  # type: ignore[index]
+    original = TaskRepository.creation_checks
+    changed: list[bool] = []
+
+    async def checks_then_change(self: TaskRepository, *args: Any) -> Any:
+        found = await original(self, *args)
+        if not changed:  # once: the checks read again afterwards see the change
+            changed.append(True)
+            conn = await asyncpg.connect(asyncpg_dsn(fresh_database_url))
+            try:
+                await conn.execute(change, ids[which])
+            finally:
+                await conn.close()
+        return found
+
+    monkeypatch.setattr(TaskRepository, "creation_checks", checks_then_change)
+    given = {
+        "projectId": proj["id"],
+        "title": "t",
+        "assigneeId": assignee.id,
+        "labelIds": labels[:1],
+    }
+    answer = (await api.post(LEAN, {"input": given}, creator.token))["data"]["createTask"]
+    assert changed and answer["task"] is None
+    assert [e["code"] for e in answer["userErrors"]] == [code]
+    conn = await asyncpg.connect(asyncpg_dsn(fresh_database_url))
+    try:
+        written = await conn.fetchval(
+            "SELECT (SELECT count(*) FROM tasks) + (SELECT count(*) FROM task_labels)"
+            " + (SELECT count(*) FROM audit_events WHERE action = 'task.create')"
+            " + (SELECT task_counter FROM projects WHERE id = $1)",
+            ids[0],
+        )
+    finally:
+        await conn.close()
+    assert written == 0

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import delete, select
 
-from db.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from db.errors import AlreadyExists, Conflict, InvalidInput
 from db.ids import uuid7
 from db.models import Label, Project, Task, TaskPriority, User, Workspace
 from db.repositories import (
@@ -19,7 +19,7 @@ from db.repositories import (
     TaskRepository,
     UserRepository,
 )
-from db.repositories.tasks import TASK_ORDERS
+from db.repositories.tasks import TASK_ORDERS, ChecksChanged
 from db.session import DbSession
 
 
@@ -149,14 +149,14 @@ async def test_task_numbers_are_allocated_in_order(db: DbSession) -> None:
     assert counter == 3
 
 
-async def test_a_create_that_breaks_a_reference_is_not_found_and_leaves_the_number(
+async def test_a_create_whose_checks_fail_writes_nothing_and_leaves_the_number(
     db: DbSession,
 ) -> None:
     project = await make_project(db)
     repo = TaskRepository(db)
     savepoint = await db.session.begin_nested()
-    with pytest.raises(NotFound, match="refers to something that does not exist"):
-        await repo.create(project, {"title": "t", "assignee_id": uuid7()})  # no such user
+    with pytest.raises(ChecksChanged):
+        await repo.create(project, {"title": "t", "assignee_id": uuid7()})  # no such member
     await savepoint.rollback()
     # The transaction goes on, and the number the failed create took is given back.
     assert (await repo.create(project, {"title": "t"})).number == 1
@@ -172,16 +172,16 @@ async def test_a_task_is_created_with_its_labels_in_one_statement(db: DbSession)
     (found,) = await repo.labels_of([task.id])
     assert [label.name for label in found] == ["a", "b"]
     savepoint = await db.session.begin_nested()
-    with pytest.raises(NotFound):
+    with pytest.raises(ChecksChanged):
         await repo.create(project, {"title": "t"}, [uuid7()])  # no such label
     await savepoint.rollback()
     assert (await repo.create(project, {"title": "t"})).number == 2
 
 
-async def test_creating_a_task_in_a_missing_project_is_not_found(db: DbSession) -> None:
+async def test_creating_a_task_in_a_missing_project_writes_nothing(db: DbSession) -> None:
     project = await make_project(db)
     await db.execute(delete(Project).where(Project.id == project.id))
-    with pytest.raises(NotFound):
+    with pytest.raises(ChecksChanged):
         await TaskRepository(db).create(project, {"title": "t"})
 
 

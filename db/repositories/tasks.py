@@ -32,7 +32,7 @@ from sqlalchemy.dialects.postgresql import JSONB, REGCONFIG
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
-from db.errors import NotFound, translate
+from db.errors import Conflict, translate
 from db.ids import uuid7
 from db.models import AuditEvent, Label, Membership, Project, Role, Task, TaskLabel, TaskStatus
 from db.repositories.audit_events import AuditEventRepository
@@ -99,6 +99,12 @@ class CreationChecks:
     live_label_ids: frozenset[uuid.UUID]  # of those asked for: live labels of that workspace
 
 
+class ChecksChanged(Conflict):
+    """TaskRepository.create wrote nothing: what the checks had found changed before the write
+    (the project archived, the creator's role, the assignee's membership or a label meanwhile).
+    The caller reads the checks again to say which."""
+
+
 @dataclass(frozen=True)
 class ProjectRef:
     """What creating a task needs of its project."""
@@ -163,9 +169,32 @@ def _creation(
     the task's columns, audit_<column> for the audit row's, label_ids, notify_channel and
     notify_payload."""
     table = _TASKS
+    workspace = Project.workspace_id
+    assignee = bindparam("new_assignee_id", type_=Uuid())
+    live = bindparam("live_label_ids", type_=ARRAY(Uuid()))
+    writers = bindparam("writer_roles", type_=ARRAY(Membership.role.type))
+    still = [
+        Project.archived_at.is_(None),
+        or_(
+            assignee.is_(None),
+            exists().where(Membership.workspace_id == workspace, Membership.user_id == assignee),
+        ),
+        select(func.count())
+        .where(Label.id == any_(live), Label.workspace_id == workspace, Label.deleted_at.is_(None))
+        .scalar_subquery()
+        == func.cardinality(live),
+        or_(
+            writers.is_(None),
+            exists().where(
+                Membership.workspace_id == workspace,
+                Membership.user_id == bindparam("new_created_by_id", type_=Uuid()),
+                Membership.role == any_(writers),
+            ),
+        ),
+    ]
     counter = (
         update(_PROJECTS)
-        .where(Project.id == bindparam("counter_project_id", type_=Uuid()))
+        .where(Project.id == bindparam("counter_project_id", type_=Uuid()), *still)
         # A new task is not a change to the project: its updatedAt (and version) stay.
         .values(task_counter=Project.task_counter + 1, updated_at=Project.updated_at)
         .returning(Project.task_counter)
@@ -332,6 +361,7 @@ class TaskRepository(Repository[Task]):
         *,
         audit: dict[str, Any] | None = None,
         notify: tuple[str, str] | None = None,
+        writers: Sequence[Role] | None = None,
     ) -> Task:
         """A new task with its project's next number, its labels, and its audit row (`audit`:
         the columns of AuditEventRepository.record; its changes get the task's number) with
@@ -345,7 +375,13 @@ class TaskRepository(Repository[Task]):
 
         The statement is built once per shape (which columns, labels or not, audit or not,
         NOTIFY or not) with bound parameters: building and compiling it for every create cost
-        more CPU than the rest of the request, while the project's counter row was locked."""
+        more CPU than the rest of the request, while the project's counter row was locked.
+
+        It takes a number only where the checks still hold as it locks the counter row: the
+        project not archived, the assignee a member of its workspace, every label live there,
+        and with `writers`, the creator a member with one of those roles. Otherwise it writes
+        nothing and raises ChecksChanged (the checks read before it may have seen another
+        moment; an archive, which locks the same row, is seen for sure)."""
         given = {
             **_TASK_DEFAULTS,
             "id": uuid7(),
@@ -357,6 +393,10 @@ class TaskRepository(Repository[Task]):
         # added to its SET list.
         params: dict[str, Any] = {f"new_{k}": v for k, v in given.items()}
         params["counter_project_id"] = project.id
+        params.setdefault("new_assignee_id", None)  # the checks read them, given or not
+        params.setdefault("new_created_by_id", None)
+        params["live_label_ids"] = list(dict.fromkeys(label_ids))
+        params["writer_roles"] = list(writers) if writers is not None else None
         audit_columns: tuple[str, ...] = ()
         if audit is not None:
             audit = {"id": uuid7(), **audit}
@@ -373,7 +413,7 @@ class TaskRepository(Repository[Task]):
         except IntegrityError as exc:  # the assignee, a label or the project went away meanwhile
             raise translate(exc, self.entity) from exc
         if not created:
-            raise NotFound("project not found", field=["projectId"])
+            raise ChecksChanged("the project changed while the task was being created")
         row = created[0]._mapping
         # The session's object for the row, as if loaded: later changes to it are flushed.
         task = Task(**{attr: row[column] for attr, column in _TASK_ATTRS})

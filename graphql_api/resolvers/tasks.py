@@ -15,6 +15,7 @@ from db.ids import uuid7
 from db.models import Task as TaskModel
 from db.models import TaskPriority, TaskStatus
 from db.repositories import LabelRepository, MembershipRepository, TaskRepository
+from db.repositories.tasks import ChecksChanged, ProjectRef
 from graphql_api import audit, policy, validation
 from graphql_api.context import Context
 from graphql_api.events import publish as events
@@ -148,48 +149,66 @@ async def _live_task(ctx: Context, global_id: str) -> TaskModel:
 @mutation(CreateTaskPayload, one_statement=True)
 async def create_task(info: strawberry.Info, input: CreateTaskInput) -> CreateTaskPayload:
     """Two statements: the checks (the project, the viewer's role, the assignee, the labels),
-    then the task with its number, labels, audit row and NOTIFY. The checks fail in the order
-    the fields are read, as each would with a statement of its own."""
+    then the task with its number, labels, audit row and NOTIFY, written only where the checks
+    still hold. The checks fail in the order the fields are read, as each would with a
+    statement of its own."""
     ctx: Context = info.context
     project_id = parse_id(input.project_id, "Project", ["input", "projectId"])
     assignee = _Parsed.of(lambda: _assignee_id(input.assignee_id))
     labels = _Parsed.of(lambda: _label_ids(input.label_ids))
     repo = TaskRepository(ctx.db, ctx.scope)
-    checks = await repo.creation_checks(project_id, assignee.value, labels.value or [])
-    project = checks.project
-    if project is None:
-        raise NotFound("no Project with this id", field=["input", "projectId"])
-    policy.require(checks.role, policy.Action.WRITE_TASKS)
-    if project.archived_at is not None:
-        raise Conflict("the project is archived; unarchive it first", field=["input", "projectId"])
-    values: dict[str, Any] = {
-        "title": _title(input.title),
-        "description": description(input.description, ["input", "description"]),
-        "status": input.status or TaskStatus.TODO,
-        "priority": input.priority or TaskPriority.NONE,
-        "assignee_id": assignee.get(),
-        "due_at": input.due_at,
-    }
-    if values["assignee_id"] is not None and not checks.assignee_is_member:
-        raise _not_a_member()
-    label_ids = labels.get()
-    if not checks.live_label_ids.issuperset(label_ids):
-        raise _no_such_label()
+
+    async def checked() -> tuple[ProjectRef, dict[str, Any], list[uuid.UUID]]:
+        checks = await repo.creation_checks(project_id, assignee.value, labels.value or [])
+        project = checks.project
+        if project is None:
+            raise NotFound("no Project with this id", field=["input", "projectId"])
+        policy.require(checks.role, policy.Action.WRITE_TASKS)
+        if project.archived_at is not None:
+            raise Conflict(
+                "the project is archived; unarchive it first", field=["input", "projectId"]
+            )
+        values: dict[str, Any] = {
+            "title": _title(input.title),
+            "description": description(input.description, ["input", "description"]),
+            "status": input.status or TaskStatus.TODO,
+            "priority": input.priority or TaskPriority.NONE,
+            "assignee_id": assignee.get(),
+            "due_at": input.due_at,
+        }
+        if values["assignee_id"] is not None and not checks.assignee_is_member:
+            raise _not_a_member()
+        label_ids = labels.get()
+        if not checks.live_label_ids.issuperset(label_ids):
+            raise _no_such_label()
+        return project, values, label_ids
+
+    project, values, label_ids = await checked()
     task_id = uuid7()
     changes = created(values)  # and the number, which the statement draws
     if label_ids:
         changes["labelIds"] = [None, _label_gids(label_ids)]
     # What the NOTIFY says of the task, before it exists: its ids.
     announced = TaskModel(id=task_id, workspace_id=project.workspace_id, project_id=project.id)
-    task = await repo.create(
-        project,
-        {**values, "id": task_id, "created_by_id": ctx.viewer_id},
-        label_ids,
-        audit=audit.row(
-            ctx, "task.create", "Task", task_id, workspace_id=project.workspace_id, changes=changes
-        ),
-        notify=events.notification(ctx, "CREATED", announced),
-    )
+    try:
+        task = await repo.create(
+            project,
+            {**values, "id": task_id, "created_by_id": ctx.viewer_id},
+            label_ids,
+            audit=audit.row(
+                ctx,
+                "task.create",
+                "Task",
+                task_id,
+                workspace_id=project.workspace_id,
+                changes=changes,
+            ),
+            notify=events.notification(ctx, "CREATED", announced),
+            writers=policy.roles_allowed(policy.Action.WRITE_TASKS),
+        )
+    except ChecksChanged:
+        await checked()  # which check fails now, as it would have first
+        raise
     made = Task.from_model(task)
     made._project_key = project.key  # keys never change: the identifier is at hand
     return CreateTaskPayload(task=made)
