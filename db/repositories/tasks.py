@@ -121,6 +121,22 @@ _TASK_LABELS = cast(Table, TaskLabel.__table__)
 _TASK_ATTRS = [(attr.key, attr.columns[0].name) for attr in inspect(Task).column_attrs]
 
 
+def _member(user: Any, *roles: Any) -> Any:
+    """The user is a member of the project's workspace (with one of `roles`, when given)."""
+    where = [Membership.workspace_id == Project.workspace_id, Membership.user_id == user]
+    return exists().where(*where, *(Membership.role == any_(r) for r in roles))
+
+
+def _live_labels(ids: Any, column: Any = Label.id) -> Select[Any]:
+    """Those of the labels `ids` that are live labels of the project's workspace (`column` of
+    them: their ids, or count())."""
+    return select(column).where(
+        Label.id == any_(ids),
+        Label.workspace_id == Project.workspace_id,
+        Label.deleted_at.is_(None),
+    )
+
+
 @functools.cache
 def _creation_checks() -> Select[Any]:
     """CreationChecks' statement, with bound parameters: project_id, viewer, assignee_id,
@@ -132,19 +148,8 @@ def _creation_checks() -> Select[Any]:
         .where(Membership.workspace_id == workspace, Membership.user_id == viewer)
         .scalar_subquery()
     )
-    is_member = exists().where(
-        Membership.workspace_id == workspace,
-        Membership.user_id == bindparam("assignee_id", type_=Uuid()),
-    )
-    live = func.array(
-        select(Label.id)
-        .where(
-            Label.id == any_(bindparam("label_ids", type_=ARRAY(Uuid()))),
-            Label.workspace_id == workspace,
-            Label.deleted_at.is_(None),
-        )
-        .scalar_subquery()
-    )
+    is_member = _member(bindparam("assignee_id", type_=Uuid()))
+    live = func.array(_live_labels(bindparam("label_ids", type_=ARRAY(Uuid()))).scalar_subquery())
     # The viewer's tenant boundary, with the viewer as a parameter rather than a value (the
     # repository's restrict needs no session).
     projects = ProjectRepository(cast(Any, None), Scope(cast(uuid.UUID, viewer)))
@@ -169,28 +174,15 @@ def _creation(
     the task's columns, audit_<column> for the audit row's, label_ids, notify_channel and
     notify_payload."""
     table = _TASKS
-    workspace = Project.workspace_id
     assignee = bindparam("new_assignee_id", type_=Uuid())
     live = bindparam("live_label_ids", type_=ARRAY(Uuid()))
     writers = bindparam("writer_roles", type_=ARRAY(Membership.role.type))
-    still = [
+    creator = bindparam("new_created_by_id", type_=Uuid())
+    still = [  # the checks, again, as the counter row is locked
         Project.archived_at.is_(None),
-        or_(
-            assignee.is_(None),
-            exists().where(Membership.workspace_id == workspace, Membership.user_id == assignee),
-        ),
-        select(func.count())
-        .where(Label.id == any_(live), Label.workspace_id == workspace, Label.deleted_at.is_(None))
-        .scalar_subquery()
-        == func.cardinality(live),
-        or_(
-            writers.is_(None),
-            exists().where(
-                Membership.workspace_id == workspace,
-                Membership.user_id == bindparam("new_created_by_id", type_=Uuid()),
-                Membership.role == any_(writers),
-            ),
-        ),
+        or_(assignee.is_(None), _member(assignee)),
+        _live_labels(live, func.count()).scalar_subquery() == func.cardinality(live),
+        or_(writers.is_(None), _member(creator, writers)),
     ]
     counter = (
         update(_PROJECTS)
