@@ -65,20 +65,24 @@ class UnitOfWork(SchemaExtension):
         async with context.sessionmaker() as session:
             event.listen(session.sync_session, "after_begin", _statement_timeout(context))
             session.info["statement_timeout"] = True  # ours: no default needed (PgBouncer)
-            with context.operation(DbSession(session)) as state:
+            db = DbSession(session)
+            with context.operation(db) as state:
                 self._state = state
                 yield
             result = self.execution_context.result
             is_mutation = self.execution_context.operation_type == OperationType.MUTATION
-            if is_mutation and result is not None and not result.errors:
-                await session.commit()
-                if context.replicas is not None:  # read-your-writes (graphql_api/replicas.py)
-                    await context.replicas.note_write(context.viewer_id, context.response)
-            else:
-                await session.rollback()
-                kept = state.kept_done + state.kept_writes
-                if kept:
-                    await _run_kept_writes_alone(session, kept)
+            # A field error can end execution while a sibling field still reads: it finishes
+            # (or fails) first, and none starts on this session afterwards.
+            async with db.ending():
+                if is_mutation and result is not None and not result.errors:
+                    await session.commit()
+                    if context.replicas is not None:  # read-your-writes (graphql_api/replicas.py)
+                        await context.replicas.note_write(context.viewer_id, context.response)
+                else:
+                    await session.rollback()
+                    kept = state.kept_done + state.kept_writes
+                    if kept:
+                        await _run_kept_writes_alone(session, kept)
 
     async def on_execute(self) -> AsyncIterator[None]:
         """A query reads from a replica when one may serve this viewer (DATABASE_READ_URL):
