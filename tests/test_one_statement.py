@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -45,9 +46,10 @@ class Sent:
         return queries
 
 
-@pytest.fixture
-async def served(fresh_database_url: str) -> AsyncIterator[tuple[Api, Sent]]:
-    app = create_app(make_settings(database_url=fresh_database_url, fast_path=True))
+@asynccontextmanager
+async def served_app(url: str, **settings: Any) -> AsyncIterator[tuple[Any, Api, Sent]]:
+    """The app with its own pool and these settings, a client of it, and what its pool sends."""
+    app = create_app(make_settings(database_url=url, **settings))
     sent = Sent()
     async with app.router.lifespan_context(app):
         engine = app.state.database.engine
@@ -64,7 +66,13 @@ async def served(fresh_database_url: str) -> AsyncIterator[tuple[Api, Sent]]:
 
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            yield Api(http), sent
+            yield app, Api(http), sent
+
+
+@pytest.fixture
+async def served(fresh_database_url: str) -> AsyncIterator[tuple[Api, Sent]]:
+    async with served_app(fresh_database_url, fast_path=True) as (_, api, sent):
+        yield api, sent
 
 
 async def _world(api: Api) -> tuple[Account, dict[str, Any], list[str]]:

@@ -8,50 +8,29 @@ a request it must not, or leaks."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-import httpx
 import orjson
 import pytest
 from asyncpg.transaction import Transaction
-from sqlalchemy import event
 from starlette.types import Message
 
 from db.repositories import TaskRepository
 from db.urls import asyncpg_dsn
-from graphql_api.app import create_app
 from graphql_api.resolvers import tasks as task_resolvers
 from graphql_api.schema.relay import from_global_id
-from tests.conftest import make_settings
-from tests.gql import Api
 from tests.servers import serving
 from tests.test_live_updates import http_api, setup, ws_client
-from tests.test_one_statement import LEAN, RICH, TWO, Sent, _transaction_control, _world
-
-
-@asynccontextmanager
-async def _served(url: str, **settings: Any) -> AsyncIterator[tuple[Any, Api, Sent]]:
-    """The app with its own pool and these settings, and what its pool sends (as
-    tests/test_one_statement.py's `served`)."""
-    app = create_app(make_settings(database_url=url, **settings))
-    sent = Sent()
-    async with app.router.lifespan_context(app):
-        engine = app.state.database.engine
-
-        @event.listens_for(engine.sync_engine, "checkout")
-        def log(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-            dbapi_connection.driver_connection.add_query_logger(sent)
-
-        @event.listens_for(engine.sync_engine, "before_cursor_execute")
-        def statement(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
-            sent.queries.append(sql.strip())
-
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            yield app, Api(http), sent
+from tests.test_one_statement import (
+    LEAN,
+    RICH,
+    TWO,
+    Sent,
+    _transaction_control,
+    _world,
+    served_app,
+)
 
 
 def _control(sent: Sent) -> list[str]:
@@ -167,7 +146,7 @@ HIDDEN = {
 async def test_a_field_that_can_fail_keeps_the_create_in_a_transaction(
     fresh_database_url: str, hidden: str
 ) -> None:
-    async with _served(fresh_database_url) as (_, api, sent):
+    async with served_app(fresh_database_url) as (_, api, sent):
         owner, proj, _ = await _world(api)
         member = await api.register()
         workspaces = await api.ok("{ workspaces { nodes { id } } }", {}, owner.token)
@@ -190,7 +169,7 @@ async def test_a_pooled_connection_is_transactional_again_after_an_autocommit_cr
     two fields of which the second fails, must be one transaction again: nothing of the first
     stays."""
     dsn = asyncpg_dsn(fresh_database_url)
-    async with _served(fresh_database_url, pool_size=1, max_overflow=0) as (app, api, sent):
+    async with served_app(fresh_database_url, pool_size=1, max_overflow=0) as (app, api, sent):
         owner, proj, _ = await _world(api)
         sent.reset()
         await api.ok(LEAN, {"input": {"projectId": proj["id"], "title": "alone"}}, owner.token)
@@ -238,9 +217,9 @@ async def test_the_write_runs_under_the_statement_timeout(
 ) -> None:
     settings, set_local = TIMEOUTS[case]
     dsn = asyncpg_dsn(fresh_database_url)
-    async with _served(fresh_database_url) as (_, api, _sent):
+    async with served_app(fresh_database_url) as (_, api, _sent):
         owner, proj, _ = await _world(api)
-    async with _served(fresh_database_url, **settings) as (_, api, sent):
+    async with served_app(fresh_database_url, **settings) as (_, api, sent):
         await api.ok("{ viewer { id } }", {}, owner.token)  # its rate-limit reservation
         locker, locked = await _project_locked(dsn, proj["id"])
         try:
@@ -319,7 +298,7 @@ async def test_a_write_cut_short_leaves_nothing_and_takes_no_number(
     once the counter is free, nothing of it commits, and the next creates number on from 1 on
     connections that are fine (transactional again where they must be)."""
     dsn = asyncpg_dsn(fresh_database_url)
-    async with _served(fresh_database_url) as (_, api, _sent):
+    async with served_app(fresh_database_url) as (_, api, _sent):
         owner, proj, labels = await _world(api)
     settings: dict[str, Any] = {}
     if cut == "deadline":
@@ -335,7 +314,7 @@ async def test_a_write_cut_short_leaves_nothing_and_takes_no_number(
         monkeypatch.setattr(TaskRepository, "creation_checks", slow_checks)
     variables = {"input": {"projectId": proj["id"], "title": "cut", "labelIds": labels}}
     body = orjson.dumps({"query": LEAN, "variables": variables})
-    async with _served(fresh_database_url, **settings) as (app, api, sent):
+    async with served_app(fresh_database_url, **settings) as (app, api, sent):
         await api.ok("{ viewer { id } }", {}, owner.token)  # its rate-limit reservation
         locker, locked = await _project_locked(dsn, proj["id"])
         try:
@@ -385,7 +364,7 @@ async def test_a_write_the_database_refuses_is_a_user_error_that_takes_no_number
     for good (a row deleted, not soft-deleted). The write fails on its foreign key: a userError,
     and neither the task, its audit row and NOTIFY, nor its number is left behind."""
     dsn = asyncpg_dsn(fresh_database_url)
-    async with _served(fresh_database_url) as (_, api, sent):
+    async with served_app(fresh_database_url) as (_, api, sent):
         owner, proj, labels = await _world(api)
         parsed = from_global_id(labels[1])
         assert parsed is not None
@@ -441,7 +420,7 @@ async def test_the_payload_at_hand_is_what_is_read_back(
 ) -> None:
     """What the create answers from its objects, with no statement, is the task as stored:
     read back right after (read-your-writes), compiled and by the resolvers, it is the same."""
-    async with _served(fresh_database_url, fast_path=fast_path) as (_, api, sent):
+    async with served_app(fresh_database_url, fast_path=fast_path) as (_, api, sent):
         owner, proj, labels = await _world(api)
         sent.reset()
         given = {
@@ -459,6 +438,6 @@ async def test_the_payload_at_hand_is_what_is_read_back(
         assert task["dueAt"] == "2031-02-02T22:35:06.000789+00:00"
         read = await api.ok(READ_BACK, {"id": task["id"]}, owner.token)
         assert read["node"] == task
-    async with _served(fresh_database_url, fast_path=not fast_path) as (_, other, _sent):
+    async with served_app(fresh_database_url, fast_path=not fast_path) as (_, other, _sent):
         read = await other.ok(READ_BACK, {"id": task["id"]}, owner.token)
         assert read["node"] == task
