@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from graphql import parse
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench.operations import Q1_BOARD, Q2_TASK, Q3_DEEP
 from db.session import DbSession
 from graphql_api.app import create_app
+from graphql_api.fast.compiler import Compiler
 from graphql_api.fast.plans import PLANS
+from graphql_api.schema import schema
+from graphql_api.schema.relay import to_global_id
 from graphql_api.seed.bulk import BENCH_EMAIL, BENCH_PASSWORD, seed_bulk
 from tests.conftest import SqlCounter, joined_client, make_settings
 from tests.databases import dsn
@@ -263,3 +268,24 @@ async def test_statement_timeout_is_set_when_the_deadline_is_nearer(
         await api.ok("{ viewer { id } }", None, owner.token)
     timeouts = [s for s in sql_counter.statements if s.startswith("SET LOCAL statement_timeout")]
     assert len(timeouts) == 1 and 0 < int(timeouts[0].rsplit(" ", 1)[1]) <= 2000, timeouts
+
+
+GRAPHQL = schema._schema
+
+
+def test_a_boards_identifiers_read_the_project_row_it_is_in() -> None:
+    """A task's identifier needs its project's key: inside a project's tasks the key is the
+    enclosing project row's, not a lookup per task (a quarter of the board's time on 100,000
+    tasks); a task reached by id still looks its project up."""
+    viewer = uuid.uuid4()
+
+    def compiled(query: str, variables: dict[str, Any]) -> str:
+        sql, _ = Compiler(GRAPHQL, parse(query), None, variables, viewer, None).compile()  # type: ignore[arg-type]
+        return sql
+
+    project_id = to_global_id("Project", uuid.uuid4())
+    board = compiled(Q1_BOARD, {"id": project_id})
+    assert "WHERE projects.id = x2.project_id" not in board
+    assert re.search(r"x1\.key \|\| '-' \|\| x2\.number", board), board
+    one = compiled(Q2_TASK, {"id": to_global_id("Task", uuid.uuid4())})
+    assert re.search(r"WHERE projects\.id = x\d+\.project_id\) \|\| '-'", one), one

@@ -109,6 +109,8 @@ class Compiler:
         self.db = db
         self.params = Params()
         self._aliases = 0
+        # (alias, column) -> the alias of the enclosing row whose id that column holds
+        self._parents: dict[tuple[str, str], str] = {}
         self.fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
@@ -214,6 +216,9 @@ class Compiler:
     def ref(alias: str, column: str) -> Any:
         return column_of(alias, column)
 
+    def parent_row(self, alias: str, column: str) -> str | None:
+        return self._parents.get((alias, column))
+
     # -- objects ---------------------------------------------------------------------------
     def definition(self, type_name: str, name: str) -> GraphQLField:
         gql_type = self.schema.get_type(type_name)
@@ -309,7 +314,9 @@ class Compiler:
         except DomainError as exc:
             raise Unsupported("the resolvers report invalid arguments") from exc
         total = spec.total[0](repo, args, parent) if spec.total is not None else None
-        answer = self.connection(spec.target, stmt, spec.order(args), spec.page(args), sel, total)
+        answer = self.connection(
+            spec.target, stmt, spec.order(args), spec.page(args), sel, total, (spec.parent.key, a)
+        )
         action = spec.guard(args)
         if action is None:
             return answer
@@ -329,9 +336,11 @@ class Compiler:
         args: PageArgs,
         selections: list[SelectionNode],
         total: Select[Any] | None = None,
+        parent: tuple[str, str] | None = None,
     ) -> str:
         """`total` is the repository's scalar statement for totalCount when it has one (task
-        counters); otherwise the rows of `stmt` are counted."""
+        counters); otherwise the rows of `stmt` are counted. `parent`: (the column of each row
+        that holds the parent's id, the parent row's alias), for parent_row."""
         try:
             args = args.validated()
             paginated = paginate_statement(stmt, order, args)
@@ -339,6 +348,8 @@ class Compiler:
             raise Unsupported("the resolvers report invalid page arguments") from exc
         fields = self.collect(selections, f"{node_type}Connection")
         page = PageSql(order, args, self.alias())
+        if parent is not None:
+            self._parents[(page.alias, parent[0])] = parent[1]
         pairs: list[tuple[str, str]] = []
         uses_rows = False
         for key, nodes in fields.items():

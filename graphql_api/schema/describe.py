@@ -44,6 +44,12 @@ class Sql(Protocol):
 
     def ref(self, alias: str, column: str) -> Any: ...
 
+    def parent_row(self, alias: str, column: str) -> str | None:
+        """The alias of an enclosing row whose id the row `alias`'s `column` holds, when the
+        compiler knows one (the parent of a connection: a project's tasks are in that project):
+        its columns are read there instead of looked up again, once per row."""
+        ...
+
 
 # -- scalars ------------------------------------------------------------------------------
 @dataclass(frozen=True)

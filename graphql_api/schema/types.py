@@ -120,8 +120,13 @@ class Comment(Node, Described):
 
 
 def _identifier_sql(sql: Sql, alias: str) -> str:
-    key = sql.embed(ProjectRepository.key_of(sql.ref(alias, "project_id")))
-    return task_identifier_sql(scalar_subquery(key), column_sql(alias, "number"))
+    project = sql.parent_row(alias, "project_id")
+    key = (
+        column_sql(project, "key")
+        if project is not None
+        else scalar_subquery(sql.embed(ProjectRepository.key_of(sql.ref(alias, "project_id"))))
+    )
+    return task_identifier_sql(key, column_sql(alias, "number"))
 
 
 # Comments follow their task (policy.sees_task): a deleted task's only for the roles that may
