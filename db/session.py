@@ -22,6 +22,7 @@ class OperationEnded(RuntimeError):
 
 class DbSession:
     ended = False  # set by ending(), for this instance
+    autocommitting = False  # set by autocommit(): each statement commits as it runs
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -60,6 +61,7 @@ class DbSession:
         operation whose writes are one statement, before the session has begun anything."""
         async with self._turn():
             await self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            self.autocommitting = True
 
     async def execute_core(self, statement: Executable, params: dict[str, Any]) -> Result[Any]:
         """A Core statement (tables, not ORM entities), built once with bound parameters, on the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -44,6 +45,20 @@ class _OperationState:
 
 
 _OPERATION: ContextVar[_OperationState | None] = ContextVar("graphql_operation", default=None)
+
+# The HTTP request's deadline (GraphQLFront's asyncio.timeout) while the request runs.
+REQUEST_DEADLINE: ContextVar[asyncio.Timeout | None] = ContextVar("request_deadline", default=None)
+
+
+def commit_begins() -> None:
+    """A write is about to commit (a COMMIT, or statements that each commit on their own): the
+    request's deadline no longer cancels it, so no client is told TIMEOUT about a write that
+    committed, or left not knowing. What is left is bounded all the same: each statement by
+    statement_timeout (never later than the deadline: unit_of_work.statement_timeout_ms), then
+    the response. For the rest of the request: a batch's later operations run without it."""
+    deadline = REQUEST_DEADLINE.get()
+    if deadline is not None and not deadline.expired():  # expired: its cancellation is on its way
+        deadline.reschedule(None)
 
 
 @dataclass

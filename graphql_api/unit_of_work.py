@@ -19,6 +19,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from db.session import DbSession
+from graphql_api.context import commit_begins
 from graphql_api.replicas import read_after
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class UnitOfWork(SchemaExtension):
             # (or fails) first, and none starts on this session afterwards.
             async with db.ending():
                 if is_mutation and result is not None and not result.errors:
+                    commit_begins()
                     await session.commit()
                     if context.replicas is not None:  # read-your-writes (graphql_api/replicas.py)
                         await context.replicas.note_write(context.viewer_id, context.response)

@@ -13,15 +13,16 @@ import orjson
 import pytest
 import pytest_asyncio
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from starlette.applications import Starlette
 
 from db.engine import create_engine, create_sessionmaker
+from db.repositories import TaskRepository
 from db.repositories.workspaces import WorkspaceRepository
 from graphql_api.limits.rate import RateLimiter
 from tests.conftest import joined_app, joined_client, live_client
 from tests.databases import dsn
-from tests.gql import Api, error_codes
+from tests.gql import Api, error_codes, project
 
 STRONG = "s" * 40
 
@@ -373,6 +374,70 @@ async def test_the_request_deadline_cancels_the_work(
         assert (await api.ok("{ workspaces { totalCount } }", None, account.token))["workspaces"][
             "totalCount"
         ] == 0
+
+
+# A write that commits just as the deadline passes: the response must say what happened.
+CREATE_TASK = """mutation($p: ID!) { createTask(input: {projectId: $p, title: "late"}) {
+  task { id identifier } userErrors { code } } }"""
+
+
+@pytest.mark.parametrize("path", ["transaction", "autocommit"])
+async def test_a_write_that_commits_is_answered_though_the_deadline_passes(
+    fresh_database_url: str, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """The deadline cancels work before a write commits (it rolls back: TIMEOUT is the truth);
+    once the COMMIT is sent (or the statement that commits on its own), the request finishes:
+    a TIMEOUT then would tell the client a committed write failed. The moments after the write
+    are made to outlast the deadline."""
+    async with live_client(fresh_database_url) as http:
+        api = Api(http)
+        owner = await api.register()
+        ws = await api.workspace(owner)
+        p = await project(api, owner, ws["id"])
+    # autocommit: createTask alone with its payload at hand, which needs the connection's
+    # statement timeout to be the nearer limit (resolvers/mutation.py, _alone).
+    settings = {
+        "request_timeout_s": 1.0,
+        "statement_timeout_ms": 500 if path == "autocommit" else 60_000,
+    }
+    if path == "transaction":
+        commit = AsyncSession.commit
+
+        async def slow_commit(self: AsyncSession) -> None:
+            await commit(self)
+            if self.info.get("statement_timeout"):  # the request's (not the rate limit's)
+                await asyncio.sleep(1.5)
+
+        monkeypatch.setattr(AsyncSession, "commit", slow_commit)
+    else:
+        create = TaskRepository.create
+
+        async def slow_write(self: TaskRepository, *args: Any, **kwargs: Any) -> Any:
+            made = await create(self, *args, **kwargs)
+            assert self.db.autocommitting  # the path this case is about
+            await asyncio.sleep(1.5)
+            return made
+
+        monkeypatch.setattr(TaskRepository, "create", slow_write)
+    async with live_client(fresh_database_url, **settings) as http:
+        response = await http.post(
+            "/graphql",
+            json={"query": CREATE_TASK, "variables": {"p": p["id"]}},
+            headers={"authorization": f"Bearer {owner.token}"},
+        )
+    monkeypatch.undo()
+    body = response.json()
+    assert response.status_code == 200, body
+    assert "errors" not in body, body
+    created = body["data"]["createTask"]["task"]
+    assert created["identifier"] == "WEB-1"
+    async with live_client(fresh_database_url) as http:
+        seen = await Api(http).ok(
+            "query($id: ID!) { node(id: $id) { ... on Task { title } } }",
+            {"id": created["id"]},
+            owner.token,
+        )
+    assert seen == {"node": {"title": "late"}}
 
 
 @pytest_asyncio.fixture

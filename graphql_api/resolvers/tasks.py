@@ -17,7 +17,7 @@ from db.models import TaskPriority, TaskStatus
 from db.repositories import LabelRepository, MembershipRepository, TaskRepository
 from db.repositories.tasks import ChecksChanged, ProjectRef
 from graphql_api import audit, policy, validation
-from graphql_api.context import Context
+from graphql_api.context import Context, commit_begins
 from graphql_api.events import publish as events
 from graphql_api.resolvers.common import (
     apply,
@@ -190,6 +190,8 @@ async def create_task(info: strawberry.Info, input: CreateTaskInput) -> CreateTa
         changes["labelIds"] = [None, _label_gids(label_ids)]
     # What the NOTIFY says of the task, before it exists: its ids.
     announced = TaskModel(id=task_id, workspace_id=project.workspace_id, project_id=project.id)
+    if ctx.db.autocommitting:
+        commit_begins()  # the write commits as it runs: the deadline no longer cuts it
     try:
         task = await repo.create(
             project,
