@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +21,7 @@ from starlette.applications import Starlette
 from db.engine import create_engine, create_sessionmaker
 from db.repositories import TaskRepository
 from db.repositories.workspaces import WorkspaceRepository
+from graphql_api.http_front import GraphQLFront, request_id_for
 from graphql_api.limits.rate import RateLimiter
 from tests.conftest import joined_app, joined_client, live_client
 from tests.databases import dsn
@@ -207,6 +210,51 @@ async def test_a_masked_error_carries_a_request_id_found_in_the_log(
     monkeypatch.setattr(WorkspaceRepository, "get_by_slug", broken)
     dev = await dev_api.post(CREATE, None, developer.token)
     assert "the disk is on fire" in dev["errors"][0]["message"]
+
+
+async def test_a_bug_outside_the_executor_is_still_the_json_envelope(
+    prod_api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A POST to /graphql skips Starlette's error middleware (graphql_api/app.py, App): a bug in
+    the front itself must still answer JSON with INTERNAL and the request id, and be logged."""
+    account = await prod_api.register()
+
+    async def broken(self: Any, payload: Any) -> Any:
+        raise RuntimeError("the front is on fire")
+
+    monkeypatch.setattr(GraphQLFront, "_resolve_post", broken)
+    with caplog.at_level(logging.ERROR, logger="graphql_api.http_front"):
+        response = await prod_api.http.post(
+            "/graphql",
+            json={"query": "{ viewer { id } }"},
+            headers={"authorization": f"Bearer {account.token}"},
+        )
+    assert response.status_code == 500
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "INTERNAL"
+    assert error["extensions"]["requestId"] == response.headers["x-request-id"]
+    assert "fire" not in response.text
+    logged = [r for r in caplog.records if error["extensions"]["requestId"] in r.getMessage()]
+    assert logged and "the front is on fire" in (logged[0].exc_text or str(logged[0].exc_info))
+
+
+def test_request_ids_are_unique_across_requests_and_forked_workers() -> None:
+    made = [request_id_for({"headers": []}) for _ in range(1000)]
+    assert len(set(made)) == 1000
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in made)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a worker forked from a parent that made ids already
+        os.write(write, request_id_for({"headers": []}).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.close(write)
+    assert re.fullmatch(r"[0-9a-f]{32}", child)
+    assert child[:20] != made[0][:20]  # its own random part
+    given = [(b"x-request-id", b"lb-7f3a:42")]
+    assert request_id_for({"headers": given}) == "lb-7f3a:42"  # a proxy's id is kept
 
 
 async def spend(api: Api, token: str | None, n: int) -> list[int]:
