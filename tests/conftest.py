@@ -7,6 +7,7 @@ get a fresh copy of the template.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import pytest_asyncio
 from sqlalchemy import event
@@ -240,3 +242,65 @@ async def live_app(fresh_database_url: str) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def live_api(live_app: httpx.AsyncClient) -> Api:
     return Api(live_app)
+
+
+def asgi_scope(kind: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """The scope of an "http" POST or a "websocket" to /graphql, for a test that drives the app
+    straight over ASGI (a disconnect at a chosen moment, a WebSocket without a server)."""
+    return {
+        "type": kind,
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        **({"method": "POST"} if kind == "http" else {"subprotocols": ["graphql-transport-ws"]}),
+        "scheme": "http" if kind == "http" else "ws",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"t"), *headers],
+        "client": ("127.0.0.1", 1234),
+        "server": ("t", 80),
+    }
+
+
+class AsgiWebSocket:
+    """A graphql-transport-ws client of the app straight over ASGI (asgi_websocket)."""
+
+    def __init__(self, to_app: asyncio.Queue[Any], from_app: asyncio.Queue[Any]) -> None:
+        self.to_app, self.from_app = to_app, from_app
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.to_app.put({"type": "websocket.receive", "text": orjson.dumps(message).decode()})
+
+    async def receive(self) -> dict[str, Any]:
+        """The next message other than a ping."""
+        while True:
+            event = await asyncio.wait_for(self.from_app.get(), 10)
+            assert event["type"] == "websocket.send", event
+            message: dict[str, Any] = orjson.loads(event.get("text") or event["bytes"])
+            if message["type"] != "ping":
+                return message
+
+    async def init(self, token: str) -> None:
+        await self.send(
+            {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
+        )
+        assert (await self.receive())["type"] == "connection_ack"
+
+
+@asynccontextmanager
+async def asgi_websocket(app: Any) -> AsyncIterator[AsgiWebSocket]:
+    """A WebSocket to the app's /graphql, accepted; disconnected at the end."""
+    to_app: asyncio.Queue[Any] = asyncio.Queue()
+    from_app: asyncio.Queue[Any] = asyncio.Queue()
+    scope = asgi_scope("websocket", [(b"sec-websocket-protocol", b"graphql-transport-ws")])
+    await to_app.put({"type": "websocket.connect"})
+    served = asyncio.create_task(app(scope, to_app.get, from_app.put))
+    try:
+        accepted = await asyncio.wait_for(from_app.get(), 10)
+        assert accepted["type"] == "websocket.accept", accepted
+        yield AsgiWebSocket(to_app, from_app)
+        await to_app.put({"type": "websocket.disconnect", "code": 1000})
+        await asyncio.wait_for(served, 10)
+    finally:
+        served.cancel()

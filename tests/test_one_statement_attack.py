@@ -20,6 +20,7 @@ from db.repositories import TaskRepository
 from db.urls import asyncpg_dsn
 from graphql_api.resolvers import tasks as task_resolvers
 from graphql_api.schema.relay import from_global_id
+from tests.conftest import asgi_scope
 from tests.gql import error_codes
 from tests.servers import serving
 from tests.test_live_updates import http_api, setup, ws_client
@@ -252,24 +253,10 @@ async def test_the_write_runs_under_the_statement_timeout(
 
 async def _post_until_gone(app: Any, body: bytes, token: str, gone: asyncio.Event) -> list[Message]:
     """A POST to the app straight over ASGI, whose client disconnects once `gone` is set."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"t"),
-            (b"content-type", b"application/json"),
-            (b"authorization", f"Bearer {token}".encode()),
-        ],
-        "client": ("127.0.0.1", 1234),
-        "server": ("t", 80),
-    }
+    scope = asgi_scope(
+        "http",
+        [(b"content-type", b"application/json"), (b"authorization", f"Bearer {token}".encode())],
+    )
     sent = False
 
     async def receive() -> Message:

@@ -11,7 +11,6 @@ from typing import Any
 
 import asyncpg
 import httpx
-import orjson
 import pytest
 import pytest_asyncio
 from sqlalchemy import text
@@ -21,11 +20,13 @@ from starlette.applications import Starlette
 from db.engine import create_engine, create_sessionmaker
 from db.repositories import TaskRepository
 from db.repositories.workspaces import WorkspaceRepository
+from graphql_api.app import create_app
 from graphql_api.http_front import GraphQLFront, request_id_for
 from graphql_api.limits.rate import RateLimiter
-from tests.conftest import joined_app, joined_client, live_client
+from tests.conftest import asgi_websocket, joined_app, joined_client, live_client, make_settings
 from tests.databases import dsn
 from tests.gql import Api, error_codes, project
+from tests.test_live_updates import EVENTS
 
 STRONG = "s" * 40
 
@@ -101,53 +102,19 @@ async def ws_operation_errors(
     app: Starlette, token: str, operations: list[tuple[str, dict[str, Any]]]
 ) -> list[list[dict[str, Any]]]:
     """The errors of each operation run over graphql-transport-ws, through the ASGI app."""
-    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    scope = {
-        "type": "websocket",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "query_string": b"",
-        "headers": [(b"sec-websocket-protocol", b"graphql-transport-ws")],
-        "subprotocols": ["graphql-transport-ws"],
-        "client": ("127.0.0.1", 4000),
-        "server": ("test", 80),
-        "scheme": "ws",
-        "root_path": "",
-    }
-
-    async def send(message: dict[str, Any]) -> None:
-        await inbox.put({"type": "websocket.receive", "text": orjson.dumps(message).decode()})
-
-    async def receive() -> dict[str, Any]:
-        while True:
-            event = await outbox.get()
-            if event["type"] == "websocket.send":
-                message: dict[str, Any] = orjson.loads(event.get("text") or event["bytes"])
-                if message["type"] != "ping":
-                    return message
-
-    server = asyncio.create_task(app(scope, inbox.get, outbox.put))  # type: ignore[arg-type]
-    try:
-        await inbox.put({"type": "websocket.connect"})
-        assert (await outbox.get())["type"] == "websocket.accept"
-        await send({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
-        assert (await receive())["type"] == "connection_ack"
-        errors = []
+    errors = []
+    async with asgi_websocket(app) as ws:
+        await ws.init(token)
         for op_id, (query, variables) in enumerate(operations):
             payload = {"query": query, "variables": variables}
-            await send({"id": str(op_id), "type": "subscribe", "payload": payload})
-            message = await receive()
+            await ws.send({"id": str(op_id), "type": "subscribe", "payload": payload})
+            message = await ws.receive()
             assert message["id"] == str(op_id), message
             if message["type"] == "next":  # errors while executing (variables), then complete
-                assert (await receive())["type"] == "complete"
+                assert (await ws.receive())["type"] == "complete"
             errors.append(
                 message["payload"] if message["type"] == "error" else message["payload"]["errors"]
             )
-        await inbox.put({"type": "websocket.disconnect", "code": 1000})
-        await server
-    finally:
-        server.cancel()
     return errors
 
 
@@ -515,3 +482,56 @@ async def test_a_client_over_its_budget_costs_no_more_database_work(
         assert reservations == []  # refused from memory, not from PostgreSQL
     finally:
         event.remove(connection.sync_connection, "before_cursor_execute", seen)
+
+
+async def test_a_query_over_websocket_is_held_to_the_request_deadline(
+    fresh_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over HTTP the deadline answers 504; over a WebSocket each query or mutation has its own,
+    from its start: past it the operation is cancelled and its client gets an `error` message
+    with TIMEOUT and the request id; the connection carries on. The wait here is outside
+    PostgreSQL (whose statement timeout would end it anyway): nothing else would stop it."""
+    async with live_client(fresh_database_url) as http:
+        account = await Api(http).register()
+        workspace = await Api(http).workspace(account)
+
+    async def slow(self: Any, slug: str) -> None:
+        await asyncio.sleep(30)
+
+    app = create_app(
+        make_settings(database_url=fresh_database_url, request_timeout_s=0.5, fast_path=False)
+    )
+    async with app.router.lifespan_context(app), asgi_websocket(app) as ws:
+        await ws.init(account.token)
+        monkeypatch.setattr(WorkspaceRepository, "get_by_slug", slow)
+        await ws.send(
+            {
+                "id": "1",
+                "type": "subscribe",
+                "payload": {"query": '{ workspace(slug: "x") { id } }'},
+            }
+        )
+        message = await ws.receive()
+        assert message["id"] == "1" and message["type"] == "error", message
+        assert [e["extensions"]["code"] for e in message["payload"]] == ["TIMEOUT"]
+        assert message["payload"][0]["extensions"]["requestId"]
+        monkeypatch.undo()
+        await ws.send({"id": "2", "type": "subscribe", "payload": {"query": "{ viewer { id } }"}})
+        message = await ws.receive()
+        assert message["type"] == "next" and message["payload"]["data"]["viewer"]["id"], message
+        assert await ws.receive() == {"id": "2", "type": "complete"}
+        # A subscription is not cut by the deadline: it lives until its client ends it.
+        await ws.send(
+            {
+                "id": "3",
+                "type": "subscribe",
+                "payload": {"query": EVENTS, "variables": {"w": workspace["id"]}},
+            }
+        )
+        await ws.send({"id": "4", "type": "subscribe", "payload": {"query": "{ viewer { id } }"}})
+        seen = [await ws.receive(), await ws.receive()]
+        assert [m["id"] for m in seen] == ["4", "4"], seen  # the query's next and complete only
+        await asyncio.sleep(0.8)  # past the deadline: still no message for the subscription
+        await ws.send({"id": "3", "type": "complete"})
+        await ws.send({"id": "5", "type": "subscribe", "payload": {"query": "{ viewer { id } }"}})
+        assert (await ws.receive())["id"] == "5"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from collections import Counter
@@ -12,15 +13,21 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+from graphql import GraphQLError, OperationType, parse
+from graphql.utilities import get_operation_ast
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
 
 from graphql_api.auth.tokens import authenticate, expires_at
-from graphql_api.context import Context
+from graphql_api.context import REQUEST_DEADLINE, Context
 from graphql_api.events.shared import NEXT_SENDER
+from graphql_api.failures import TIMEOUT
 from graphql_api.observability.metrics import WS_CONNECTIONS
 from graphql_api.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class ConnectionRegistry:
@@ -90,6 +97,33 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         finally:
             NEXT_SENDER.reset(token)
 
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        """Strawberry's, under the request deadline for a query or a mutation, counted from
+        its start (a subscription lives as long as its client wants): past it the operation is
+        cancelled, its transaction rolled back, and the client gets an `error` message with
+        TIMEOUT, as it would get a 504 over HTTP. A mutation that began to commit finishes
+        (context.commit_begins)."""
+        if _is_subscription(operation, self.context.settings.max_tokens):
+            await super().run_operation(operation)
+            return
+        timeout_s = self.context.settings.request_timeout_s
+        try:
+            async with asyncio.timeout(timeout_s) as deadline:
+                REQUEST_DEADLINE.set(deadline)
+                await super().run_operation(operation)
+        except TimeoutError:
+            request_id = self.context.request_id
+            log.error("TIMEOUT (request %s): over the %.1f s deadline", request_id, timeout_s)
+            extensions = {"code": TIMEOUT.code, "requestId": request_id}
+            with contextlib.suppress(Exception):  # the client may be gone
+                await operation.send_operation_message(
+                    {
+                        "id": operation.id,
+                        "type": "error",
+                        "payload": [{"message": TIMEOUT.message, "extensions": extensions}],
+                    }
+                )
+
     def _next_sender(self, operation_id: object) -> Callable[[list[bytes]], Awaitable[None]] | None:
         send_texts = getattr(self.websocket, "send_texts", None)  # app.TextFrameWebSocketAdapter
         if send_texts is None:
@@ -121,6 +155,15 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             if self.connection_acknowledged:
                 with contextlib.suppress(Exception):
                     await self.send_message({"type": "ping"})
+
+
+def _is_subscription(operation: Operation[Context, None], max_tokens: int) -> bool:
+    try:
+        document = parse(operation.query, max_tokens=max_tokens)
+    except GraphQLError:
+        return False  # the executor reports it
+    found = get_operation_ast(document, operation.operation_name)
+    return found is not None and found.operation == OperationType.SUBSCRIPTION
 
 
 def admit(context: Any, view: Any) -> bool:
