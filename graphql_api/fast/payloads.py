@@ -221,8 +221,25 @@ def _plan_key(
     return (document, operation.loc.start, info.path.key, viewer, shape, values)
 
 
-def _variables_used(info: GraphQLResolveInfo[Any]) -> set[str]:
-    """The variables the payload's selection uses, through its fragments too."""
+def _variables_used(info: GraphQLResolveInfo[Any]) -> frozenset[str]:
+    """The variables the payload's selection uses, through its fragments too: found once per
+    document and field (where the field's nodes are in the document's text)."""
+    locs = [node.loc for node in info.field_nodes]
+    if any(loc is None for loc in locs):
+        return _collect_variables(info)
+    key = (locs[0].source.body, *(loc.start for loc in locs))  # type: ignore[union-attr]
+    names = _USED.get(key)
+    if names is None:
+        names = _USED[key] = _collect_variables(info)
+        if len(_USED) > PLANS_SIZE:
+            _USED.pop(next(iter(_USED)))
+    return names
+
+
+_USED: dict[tuple[Any, ...], frozenset[str]] = {}
+
+
+def _collect_variables(info: GraphQLResolveInfo[Any]) -> frozenset[str]:
     names: set[str] = set()
     spreads: set[str] = set()
 
@@ -241,7 +258,7 @@ def _variables_used(info: GraphQLResolveInfo[Any]) -> set[str]:
             done.add(name)
             if (fragment := info.fragments.get(name)) is not None:
                 pending.append(fragment)
-    return names
+    return frozenset(names)
 
 
 class CompiledPayloads(PerEventMemoExecutionContext):
