@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
+from db.urls import asyncpg_dsn
 from graphql_api.resolvers import labels as label_resolvers
+from graphql_api.resolvers import tasks as task_resolvers
 from tests.gql import CREATE_TASK, UPDATE_TASK, Api, project, task
+from tests.test_one_statement_attack import _waiting_on_a_lock
 
 
 async def test_concurrent_creates_get_distinct_numbers(live_api: Api) -> None:
@@ -107,3 +110,70 @@ async def test_user_error_in_one_field_keeps_the_other(live_api: Api) -> None:
         owner.token,
     )
     assert listed["workspace"]["projects"]["nodes"] == [{"key": "AAA"}]
+
+
+REMOVE_MEMBER = """mutation($input: RemoveMemberInput!) {
+  removeMember(input: $input) { removedUserId userErrors { code } } }"""
+
+
+@pytest.mark.parametrize("change", ["removed", "made a viewer"])
+async def test_a_role_taken_away_during_a_write_waits_for_it(
+    live_api: Api, fresh_database_url: str, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """A member's write has checked their role; before it commits, an owner removes them (or
+    makes them a VIEWER). The write holds the role it checked (FOR SHARE): the change waits for
+    the write's commit, then applies. Had it not waited, a write of someone no longer allowed
+    to write would commit after the change that took the right away."""
+    owner = await live_api.register()
+    member = await live_api.register("member")
+    ws = await live_api.workspace(owner)
+    await live_api.add(owner, ws["id"], member, "MEMBER")
+    proj = await project(live_api, owner, ws["id"])
+    created = await task(live_api, owner, proj["id"], title="before")
+    checked, release = asyncio.Event(), asyncio.Event()
+    authorize = task_resolvers.authorize
+
+    async def paused(ctx: Any, workspace_id: Any, action: Any) -> Any:
+        role = await authorize(ctx, workspace_id, action)
+        checked.set()
+        await release.wait()
+        return role
+
+    monkeypatch.setattr(task_resolvers, "authorize", paused)
+    update = asyncio.create_task(
+        live_api.post(
+            UPDATE_TASK,
+            {"input": {"id": created["id"], "expectedVersion": 1, "title": "by the member"}},
+            member.token,
+        )
+    )
+    await checked.wait()
+    if change == "removed":
+        query, variables = REMOVE_MEMBER, {"workspaceId": ws["id"], "userId": member.id}
+    else:
+        query = "mutation($input: ChangeMemberRoleInput!) { changeMemberRole(input: $input) { userErrors { code } } }"
+        variables = {"workspaceId": ws["id"], "userId": member.id, "role": "VIEWER"}
+    taking = asyncio.create_task(live_api.post(query, {"input": variables}, owner.token))
+    await _waiting_on_a_lock(asyncpg_dsn(fresh_database_url))  # the change, on the member's row
+    assert not taking.done()
+    release.set()
+    updated, taken = await update, await taking
+    assert updated["data"]["updateTask"]["userErrors"] == [], updated
+    assert "errors" not in taken and not next(iter(taken["data"].values()))["userErrors"], taken
+    log = await live_api.ok(
+        "query($s: String!) { workspace(slug: $s) { auditEvents(first: 5) { nodes { action } } } }",
+        {"s": ws["slug"]},
+        owner.token,
+    )
+    actions = [n["action"] for n in log["workspace"]["auditEvents"]["nodes"]]
+    assert actions.index("task.update") > actions.index(  # newest first: the write came first
+        "member.remove" if change == "removed" else "member.change_role"
+    )
+    # And after the change, the member's next write is refused.
+    again = await live_api.post(
+        UPDATE_TASK,
+        {"input": {"id": created["id"], "expectedVersion": 2, "title": "again"}},
+        member.token,
+    )
+    errors = again["data"]["updateTask"]["userErrors"]
+    assert [e["code"] for e in errors] == ["NOT_FOUND" if change == "removed" else "FORBIDDEN"]

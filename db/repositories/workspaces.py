@@ -28,9 +28,13 @@ class WorkspaceRepository(Repository[Workspace]):
         return stmt.where(Workspace.id.in_(self.scope.workspace_ids()))
 
     async def lock(self, workspace_id: uuid.UUID) -> None:
-        """Serialise changes to one workspace's memberships (the last-owner rule)."""
+        """Serialise changes to one workspace's memberships (the last-owner rule, and the role
+        of whoever changes them). FOR NO KEY UPDATE: writes into the workspace, whose foreign
+        keys take KEY SHARE on its row, do not wait for it, so a write that holds its author's
+        role (MembershipRepository.role_for_write) and a change of that role, which waits for
+        the write, cannot wait on each other."""
         await self.db.execute(
-            select(Workspace.id).where(Workspace.id == workspace_id).with_for_update()
+            select(Workspace.id).where(Workspace.id == workspace_id).with_for_update(key_share=True)
         )
 
     def by_slug(self, slug: str) -> Select[Any]:
@@ -52,6 +56,16 @@ class MembershipRepository(Repository[Membership]):
         return select(Membership.role).where(
             Membership.workspace_id == workspace_id, Membership.user_id == user_id
         )
+
+    async def role_for_write(self, user_id: uuid.UUID, workspace_id: uuid.UUID) -> Role | None:
+        """The user's role in the workspace, for a write they make: share-locked until the
+        transaction ends, so a change of that membership (another role, its removal) made
+        meanwhile waits for the write to commit, and one committed before is seen. On the
+        primary only (a standby takes no locks)."""
+        role: Role | None = await self.db.scalar(
+            self.role_of(user_id, workspace_id).with_for_update(read=True)
+        )
+        return role
 
     async def get_for(self, workspace_id: uuid.UUID, user_id: uuid.UUID) -> Membership | None:
         rows = await self.db.scalars(

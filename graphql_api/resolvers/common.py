@@ -13,6 +13,7 @@ from strawberry.dataloader import DataLoader
 
 from db.errors import Conflict, InvalidInput, NotFound
 from db.models import Role
+from db.repositories.workspaces import MembershipRepository
 from graphql_api import policy
 from graphql_api.context import Context
 from graphql_api.schema.relay import parse_id
@@ -51,7 +52,11 @@ async def task_of_comment(ctx: Context, comment: Any) -> Any | None:
 
 
 async def authorize(ctx: Context, workspace_id: uuid.UUID, action: policy.Action) -> Role:
-    return policy.require(await ctx.loaders.roles.load(workspace_id), action)
+    """The viewer's role, allowing `action`, for a write: held until the write commits
+    (MembershipRepository.role_for_write), so a role taken away meanwhile either waits for the
+    write or refuses it, never lets it through afterwards."""
+    role = await MembershipRepository(ctx.db).role_for_write(ctx.require_viewer(), workspace_id)
+    return policy.require(role, action)
 
 
 def given(value: Any) -> bool:

@@ -58,6 +58,14 @@ async def _role_in(ctx: Context, workspace_id: uuid.UUID) -> Role | None:
     return await ctx.loaders.roles.load(workspace_id)
 
 
+async def _role_locked(ctx: Context, workspace_id: uuid.UUID) -> Role | None:
+    """The viewer's role once the workspace's membership lock is held (and held itself until the
+    commit): no other change to its memberships can make it stale before this one commits. Taken
+    after a first check without locks, so that outsiders lock nothing."""
+    await WorkspaceRepository(ctx.db).lock(workspace_id)
+    return await MembershipRepository(ctx.db).role_for_write(ctx.require_viewer(), workspace_id)
+
+
 async def _unique_slug(repo: WorkspaceRepository, name: str) -> str:
     base = validation.slugify(name)
     for n in range(1, SLUG_ATTEMPTS + 1):
@@ -102,9 +110,9 @@ async def _target(
 ) -> tuple[uuid.UUID, Role, MembershipModel]:
     """The workspace (visible to the viewer, or NOT_FOUND), the viewer's role, the target member."""
     workspace_id = parse_id(workspace_gid, "Workspace", ["input", "workspaceId"])
-    role = policy.require(await _role_in(ctx, workspace_id), policy.Action.READ)
+    policy.require(await _role_in(ctx, workspace_id), policy.Action.READ)
     user_id = parse_id(user_gid, "User", ["input", "userId"])
-    await WorkspaceRepository(ctx.db).lock(workspace_id)
+    role = policy.require(await _role_locked(ctx, workspace_id), policy.Action.READ)
     member = await MembershipRepository(ctx.db).get_for(workspace_id, user_id)
     if member is None:
         raise NotFound("no such member in this workspace", field=["input", "userId"])
@@ -125,9 +133,9 @@ async def _keep_an_owner(ctx: Context, member: MembershipModel) -> None:
 async def add_member(info: strawberry.Info, input: AddMemberInput) -> AddMemberPayload:
     ctx: Context = info.context
     workspace_id = parse_id(input.workspace_id, "Workspace", ["input", "workspaceId"])
-    role = await _role_in(ctx, workspace_id)
-    policy.require(role, policy.membership_action(input.role))
+    policy.require(await _role_in(ctx, workspace_id), policy.membership_action(input.role))
     email = validation.email(input.email, ["input", "email"])
+    policy.require(await _role_locked(ctx, workspace_id), policy.membership_action(input.role))
     user = await UserRepository(ctx.db).get_by_email(email)
     if user is None:
         raise NotFound(
