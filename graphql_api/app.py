@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import itertools
 import logging
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -36,7 +39,7 @@ from graphql_api.database import Database
 from graphql_api.events.frames import RecordRawSend, TextBatchWriter, batch_writer
 from graphql_api.events.hub import EventHub
 from graphql_api.events.ws import ConnectionRegistry, TransportWSHandler, admit
-from graphql_api.failures import UNAVAILABLE
+from graphql_api.failures import UNAVAILABLE, is_retryable
 from graphql_api.graphiql import ASSETS_PATH, graphiql_assets, graphiql_page
 from graphql_api.http_front import GraphQLFront, error_response, failure_response
 from graphql_api.limits.rate import RateLimiter
@@ -79,6 +82,17 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
             await self.send_text((head + text + tail).decode())
 
     _batch_writer: TextBatchWriter | None = None
+
+
+# How many times an operation that PostgreSQL rolled back for a deadlock or a serialization
+# failure runs again before the client gets CONFLICT (nothing of it was committed), each after
+# a short random pause, so that it does not meet the same others at the same moment again.
+RETRIES = 3
+RETRY_PAUSE_S = 0.05
+
+
+def _met_others(result: ExecutionResult) -> bool:
+    return any(is_retryable(error.original_error) for error in result.errors or ())
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -129,9 +143,15 @@ class GraphQLApp(GraphQL[Context, None]):
                 400,
                 "subscriptions are served over WebSocket at /graphql (graphql-transport-ws)",
             )
-        return await super().execute_single(
-            request=request, request_adapter=request_adapter, sub_response=sub_response, **kwargs
-        )
+        context: Context = kwargs["context"]
+        adapters = {"request_adapter": request_adapter, "sub_response": sub_response}
+        for attempt in itertools.count(1):
+            result = await super().execute_single(request=request, **adapters, **kwargs)
+            if attempt > RETRIES or context.committed_apart or not _met_others(result):
+                return result
+            log.info("request %s: rolled back by a deadlock; running it again", context.request_id)
+            await asyncio.sleep(random.uniform(0, RETRY_PAUSE_S * attempt))
+        raise AssertionError("unreachable")
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         if not admit(context, self):

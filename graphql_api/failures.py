@@ -11,6 +11,9 @@ import sqlalchemy.exc
 RETRY_AFTER_S = 1
 
 QUERY_CANCELED = "57014"  # statement_timeout (and cancels)
+# A deadlock or a serialization failure: PostgreSQL rolled the transaction back, and the same
+# operation run again is likely to pass (GraphQLApp runs it again, a few times, first).
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 # Connection exceptions (class 08), PostgreSQL shutting down or starting (57P01-57P03), no free
 # connection slot (53300): the database is not there for us right now.
 UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
@@ -31,6 +34,9 @@ UNAVAILABLE = Failure(
     "UNAVAILABLE", 503, "the database is unavailable; retry in a moment (see Retry-After)"
 )
 TIMEOUT = Failure("TIMEOUT", 504, "the request took too long and was cancelled")
+CONFLICT = Failure(
+    "CONFLICT", 409, "the operation met concurrent ones and was rolled back; send it again"
+)
 INTERNAL = Failure("INTERNAL", 500, "Internal server error")
 
 
@@ -41,6 +47,10 @@ def _chain(exc: BaseException | None) -> list[BaseException]:
         seen.append(exc)
         exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
     return seen
+
+
+def is_retryable(exc: BaseException | None) -> bool:
+    return any(getattr(e, "sqlstate", None) in RETRYABLE_SQLSTATES for e in _chain(exc))
 
 
 def is_statement_timeout(exc: BaseException | None) -> bool:
@@ -64,9 +74,11 @@ def is_unavailable(exc: BaseException | None) -> bool:
 
 
 def classify(exc: BaseException | None) -> Failure | None:
-    """UNAVAILABLE or TIMEOUT for what the client can retry; None for anything else."""
+    """UNAVAILABLE, TIMEOUT or CONFLICT for what the client can retry; None for anything else."""
     if is_unavailable(exc):
         return UNAVAILABLE
     if is_statement_timeout(exc) or isinstance(exc, TimeoutError):
         return TIMEOUT
+    if is_retryable(exc):
+        return CONFLICT
     return None

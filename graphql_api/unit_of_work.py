@@ -84,6 +84,7 @@ class UnitOfWork(SchemaExtension):
                     await session.rollback()
                     kept = state.kept_done + state.kept_writes
                     if kept:
+                        context.committed_apart = True
                         await _run_kept_writes_alone(session, kept)
 
     async def on_execute(self) -> AsyncIterator[None]:

@@ -304,3 +304,23 @@ async def asgi_websocket(app: Any) -> AsyncIterator[AsgiWebSocket]:
         await asyncio.wait_for(served, 10)
     finally:
         served.cancel()
+
+
+def pause_once(
+    monkeypatch: pytest.MonkeyPatch, owner: Any, name: str
+) -> tuple[asyncio.Event, asyncio.Event]:
+    """Make the coroutine function `owner.name` stop once, after its first call has run, until
+    the test sets `release`: (reached, release). For putting a request at a chosen point while
+    another one runs."""
+    reached, release = asyncio.Event(), asyncio.Event()
+    real = getattr(owner, name)
+
+    async def paused(*args: Any, **kwargs: Any) -> Any:
+        result = await real(*args, **kwargs)
+        if not reached.is_set():
+            reached.set()
+            await release.wait()
+        return result
+
+    monkeypatch.setattr(owner, name, paused)
+    return reached, release

@@ -10,6 +10,7 @@ import pytest
 from db.urls import asyncpg_dsn
 from graphql_api.resolvers import labels as label_resolvers
 from graphql_api.resolvers import tasks as task_resolvers
+from tests.conftest import pause_once
 from tests.gql import CREATE_TASK, UPDATE_TASK, Api, project, task
 from tests.test_one_statement_attack import _waiting_on_a_lock
 
@@ -130,16 +131,7 @@ async def test_a_role_taken_away_during_a_write_waits_for_it(
     await live_api.add(owner, ws["id"], member, "MEMBER")
     proj = await project(live_api, owner, ws["id"])
     created = await task(live_api, owner, proj["id"], title="before")
-    checked, release = asyncio.Event(), asyncio.Event()
-    authorize = task_resolvers.authorize
-
-    async def paused(ctx: Any, workspace_id: Any, action: Any) -> Any:
-        role = await authorize(ctx, workspace_id, action)
-        checked.set()
-        await release.wait()
-        return role
-
-    monkeypatch.setattr(task_resolvers, "authorize", paused)
+    checked, release = pause_once(monkeypatch, task_resolvers, "authorize")
     update = asyncio.create_task(
         live_api.post(
             UPDATE_TASK,

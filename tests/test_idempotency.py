@@ -17,7 +17,7 @@ from db.repositories.idempotency_keys import IdempotencyKeyRepository
 from graphql_api import idempotency
 from graphql_api.resolvers import labels as label_resolvers
 from graphql_api.settings import Settings, SettingsError
-from tests.conftest import joined_client, live_client
+from tests.conftest import joined_client, live_client, pause_once
 from tests.databases import dsn
 from tests.gql import CREATE_LABEL, CREATE_PROJECT, CREATE_TASK, Account, Api, error_codes, project
 
@@ -312,18 +312,7 @@ async def test_two_concurrent_requests_with_one_key_execute_once(
         variables = {"input": {"projectId": project_id, "title": "concurrent"}}
 
         # Hold the first request inside its transaction, key claimed, until the second waits.
-        holding = asyncio.Event()
-        release = asyncio.Event()
-        real_purge = IdempotencyKeyRepository.purge_expired
-
-        async def purge_then_hold(self: IdempotencyKeyRepository, limit: int) -> int:
-            purged = await real_purge(self, limit)
-            if not holding.is_set():
-                holding.set()
-                await release.wait()
-            return purged
-
-        monkeypatch.setattr(IdempotencyKeyRepository, "purge_expired", purge_then_hold)
+        holding, release = pause_once(monkeypatch, IdempotencyKeyRepository, "purge_expired")
         first = asyncio.create_task(send(http, CREATE_TASK, variables, owner.token, key="c"))
         await holding.wait()
         second = asyncio.create_task(send(http, CREATE_TASK, variables, owner.token, key="c"))
