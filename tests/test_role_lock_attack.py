@@ -82,8 +82,8 @@ _names = itertools.count(1)
 
 CREATE_TASK_UNLOCKED = pytest.mark.xfail(
     strict=True,
-    reason="known, open (issue notes): createTask re-checks its author's role in its write "
-    "statement but holds no lock on it, and the re-check reads the statement's snapshot",
+    reason="known, open (issue notes): createTask alone (no transaction) re-checks its "
+    "author's role in its write statement with the statement's snapshot, holding no lock",
 )
 
 
@@ -264,7 +264,6 @@ async def test_two_documents_changing_memberships_of_two_workspaces_in_opposite_
 # --- 2. createTask does not hold its author's role -------------------------------------------
 
 
-@CREATE_TASK_UNLOCKED
 @pytest.mark.parametrize("mode", ["payload read", "idempotency key"])
 async def test_a_demotion_during_a_create_task_waits_for_it(
     live_api: Api, fresh_database_url: str, monkeypatch: pytest.MonkeyPatch, mode: str
@@ -272,9 +271,9 @@ async def test_a_demotion_during_a_create_task_waits_for_it(
     """As test_a_role_taken_away_during_a_write_waits_for_it, for createTask in a transaction
     (its payload reads the project, or it carries an Idempotency-Key): the member's create has
     written its task, not yet committed; an owner makes the member a VIEWER. The demotion must
-    wait for the create's commit (or the create be refused). createTask checks the role inside
-    its statement without a lock, so nothing makes the demotion wait: it commits first, and the
-    member's task commits after it."""
+    wait for the create's commit (or the create be refused): in a transaction createTask's
+    checks hold the member's role FOR SHARE until the commit (before, nothing made the demotion
+    wait: it committed first, and the member's task after it)."""
     owner = await live_api.register("owner")
     member = await live_api.register("member")
     ws = await live_api.workspace(owner)
