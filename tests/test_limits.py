@@ -17,7 +17,7 @@ from graphql_api.limits.fragments import VISITS
 from graphql_api.limits.rules import DocumentShape, Shape, rules
 from graphql_api.schema import schema
 from graphql_api.settings import Settings
-from tests.conftest import joined_client
+from tests.conftest import joined_client, live_client
 from tests.gql import Api, error_codes
 
 
@@ -262,8 +262,10 @@ async def test_batching_is_off_by_default(api: Api, viewer: Any) -> None:
 
 
 @pytest_asyncio.fixture
-async def batching_api(connection: AsyncConnection) -> AsyncIterator[Api]:
-    async with joined_client(connection, batching=True) as http:
+async def batching_api(fresh_database_url: str) -> AsyncIterator[Api]:
+    # Its own pool, as in production: a batch's operations run at once, each on a session of
+    # its own (on the test's one joined connection their savepoints would interleave).
+    async with live_client(fresh_database_url, batching=True) as http:
         yield Api(http)
 
 
