@@ -20,7 +20,6 @@ import dataclasses
 import logging
 import re
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -49,6 +48,7 @@ from graphql_api.context import Context
 from graphql_api.events.execution_context import PerEventMemoExecutionContext
 from graphql_api.fast import Unsupported
 from graphql_api.fast.compiler import Compiler
+from graphql_api.fast.plans import PlanCache
 from graphql_api.resolvers.nodes import NODE_TYPES
 from graphql_api.schema.describe import answered_at_hand
 from graphql_api.schema.payloads import Payload
@@ -69,7 +69,7 @@ class Plan(NamedTuple):
 
 
 PLANS_SIZE = 1024
-_PLANS: OrderedDict[Any, Plan | None] = OrderedDict()
+_PLANS: PlanCache[Plan] = PlanCache(PLANS_SIZE)
 
 
 async def read_payload(
@@ -82,15 +82,13 @@ async def read_payload(
         raise Unsupported("the resolvers complete it")
     objects = {f.name: _node_of(getattr(payload, f.name)) for f in dataclasses.fields(payload)}
     key = _plan_key(executor, info, ctx.viewer_id, objects)
-    if key is not None and key in _PLANS:
-        _PLANS.move_to_end(key)
-        plan = _PLANS[key]
-    else:
+    cached = _PLANS.get(key) if key is not None else False
+    if isinstance(cached, bool):  # a miss: the cache holds plans, and None for "not compiled"
         plan = _plan(executor, payload_type, info, ctx, objects)
         if key is not None:
-            _PLANS[key] = plan
-            if len(_PLANS) > PLANS_SIZE:
-                _PLANS.popitem(last=False)
+            _PLANS.put(key, plan)
+    else:
+        plan = cached
     if plan is None:
         raise Unsupported("not compiled")
     sql, values, positions, at_hand = plan
@@ -229,14 +227,13 @@ def _variables_used(info: GraphQLResolveInfo[Any]) -> frozenset[str]:
         return _collect_variables(info)
     key = (locs[0].source.body, *(loc.start for loc in locs))  # type: ignore[union-attr]
     names = _USED.get(key)
-    if names is None:
-        names = _USED[key] = _collect_variables(info)
-        if len(_USED) > PLANS_SIZE:
-            _USED.pop(next(iter(_USED)))
+    if not isinstance(names, frozenset):
+        names = _collect_variables(info)
+        _USED.put(key, names)
     return names
 
 
-_USED: dict[tuple[Any, ...], frozenset[str]] = {}
+_USED: PlanCache[frozenset[str]] = PlanCache(PLANS_SIZE)
 
 
 def _collect_variables(info: GraphQLResolveInfo[Any]) -> frozenset[str]:
