@@ -36,6 +36,15 @@ mutation($input: AddMemberInput!) {
   }
 }"""
 
+CHANGE_MEMBER_ROLE = """
+mutation($input: ChangeMemberRoleInput!) {
+  changeMemberRole(input: $input) { membership { role user { id } } userErrors { code message field } }
+}"""
+REMOVE_MEMBER = """
+mutation($input: RemoveMemberInput!) {
+  removeMember(input: $input) { removedUserId userErrors { code message field } }
+}"""
+
 
 @dataclass
 class Account:

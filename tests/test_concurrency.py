@@ -11,7 +11,15 @@ from db.urls import asyncpg_dsn
 from graphql_api.resolvers import labels as label_resolvers
 from graphql_api.resolvers import tasks as task_resolvers
 from tests.conftest import pause_once
-from tests.gql import CREATE_TASK, UPDATE_TASK, Api, project, task
+from tests.gql import (
+    CHANGE_MEMBER_ROLE,
+    CREATE_TASK,
+    REMOVE_MEMBER,
+    UPDATE_TASK,
+    Api,
+    project,
+    task,
+)
 from tests.test_one_statement_attack import _waiting_on_a_lock
 
 
@@ -113,10 +121,6 @@ async def test_user_error_in_one_field_keeps_the_other(live_api: Api) -> None:
     assert listed["workspace"]["projects"]["nodes"] == [{"key": "AAA"}]
 
 
-REMOVE_MEMBER = """mutation($input: RemoveMemberInput!) {
-  removeMember(input: $input) { removedUserId userErrors { code } } }"""
-
-
 @pytest.mark.parametrize("change", ["removed", "made a viewer"])
 async def test_a_role_taken_away_during_a_write_waits_for_it(
     live_api: Api, fresh_database_url: str, monkeypatch: pytest.MonkeyPatch, change: str
@@ -143,7 +147,7 @@ async def test_a_role_taken_away_during_a_write_waits_for_it(
     if change == "removed":
         query, variables = REMOVE_MEMBER, {"workspaceId": ws["id"], "userId": member.id}
     else:
-        query = "mutation($input: ChangeMemberRoleInput!) { changeMemberRole(input: $input) { userErrors { code } } }"
+        query = CHANGE_MEMBER_ROLE
         variables = {"workspaceId": ws["id"], "userId": member.id, "role": "VIEWER"}
     taking = asyncio.create_task(live_api.post(query, {"input": variables}, owner.token))
     await _waiting_on_a_lock(asyncpg_dsn(fresh_database_url))  # the change, on the member's row

@@ -32,9 +32,12 @@ from graphql_api.resolvers import labels as label_resolvers
 from graphql_api.resolvers import workspaces as workspace_resolvers
 from tests.conftest import pause_once
 from tests.gql import (
+    ADD_MEMBER,
+    CHANGE_MEMBER_ROLE,
     CREATE_COMMENT,
     CREATE_LABEL,
     CREATE_PROJECT,
+    REMOVE_MEMBER,
     UPDATE_TASK,
     Account,
     Api,
@@ -45,12 +48,6 @@ from tests.test_one_statement_attack import _waiting_on_a_lock
 
 HANG = 60  # seconds: past this, a request is taken to hang
 
-CHANGE_ROLE = """mutation($input: ChangeMemberRoleInput!) {
-  changeMemberRole(input: $input) { membership { role } userErrors { code message field } } }"""
-REMOVE_MEMBER = """mutation($input: RemoveMemberInput!) {
-  removeMember(input: $input) { removedUserId userErrors { code message field } } }"""
-ADD_MEMBER = """mutation($input: AddMemberInput!) {
-  addMember(input: $input) { membership { role } userErrors { code message field } } }"""
 CREATE_TASK_AT_HAND = """mutation($input: CreateTaskInput!) {
   createTask(input: $input) { task { id number } userErrors { code message field } } }"""
 CREATE_TASK_READ = """mutation($input: CreateTaskInput!) {
@@ -170,7 +167,7 @@ async def test_a_document_that_writes_then_changes_memberships_does_not_deadlock
     doc = asyncio.create_task(post(live_api, query, variables, admin.token))
     await checked.wait()
     taking = asyncio.create_task(
-        post(live_api, CHANGE_ROLE, change(ws, admin, "MEMBER"), owner.token)
+        post(live_api, CHANGE_MEMBER_ROLE, change(ws, admin, "MEMBER"), owner.token)
     )
     await _waiting_on_a_lock(asyncpg_dsn(fresh_database_url))  # the owner's change, on A's row
     release.set()
@@ -206,7 +203,7 @@ async def test_writes_then_membership_changes_in_one_document_under_load(live_ap
         for i in range(30):
             a = admins[i % len(admins)]
             role = "MEMBER" if (i // len(admins)) % 2 == 0 else "ADMIN"
-            body = await post(live_api, CHANGE_ROLE, change(ws, a, role), owner.token)
+            body = await post(live_api, CHANGE_MEMBER_ROLE, change(ws, a, role), owner.token)
             if top_errors(body):
                 failures.append(("owner change", top_errors(body)))
 
@@ -295,7 +292,7 @@ async def test_a_demotion_during_a_create_task_waits_for_it(
         )
     await written.wait()
     taking = asyncio.create_task(
-        post(live_api, CHANGE_ROLE, change(ws, member, "VIEWER"), owner.token)
+        post(live_api, CHANGE_MEMBER_ROLE, change(ws, member, "VIEWER"), owner.token)
     )
     waiting = asyncio.create_task(_waiting_on_a_lock(asyncpg_dsn(fresh_database_url)))
     done, _ = await asyncio.wait({taking, waiting}, return_when=asyncio.FIRST_COMPLETED)
@@ -348,7 +345,9 @@ async def test_a_create_task_waiting_for_its_counter_is_refused_after_a_demotion
         )
         await _waiting_on_a_lock(dsn)  # the create, on the counter row
         async with asyncio.timeout(HANG):
-            taken = await post(live_api, CHANGE_ROLE, change(ws, member, "VIEWER"), owner.token)
+            taken = await post(
+                live_api, CHANGE_MEMBER_ROLE, change(ws, member, "VIEWER"), owner.token
+            )
         assert top_errors(taken) == [] and field_errors(taken) == [], taken
         assert not creating.done()
     finally:
@@ -454,7 +453,9 @@ async def change_once(api: Api, world: World, who: Account, rnd: random.Random) 
     if kind == "role":
         role = rnd.choice(["MEMBER", "VIEWER", "ADMIN"])
         await record(
-            world, "changeRole", await post(api, CHANGE_ROLE, change(ws, target, role), who.token)
+            world,
+            "changeRole",
+            await post(api, CHANGE_MEMBER_ROLE, change(ws, target, role), who.token),
         )
     else:
         vars_ = {"input": {"workspaceId": ws["id"], "userId": target.id}}
@@ -531,8 +532,8 @@ async def test_owners_demoting_each_other_at_once_while_both_write(live_api: Api
     for round_ in range(12):
         bodies = await asyncio.wait_for(
             asyncio.gather(
-                post(live_api, CHANGE_ROLE, change(ws, b, "ADMIN"), a.token),
-                post(live_api, CHANGE_ROLE, change(ws, a, "ADMIN"), b.token),
+                post(live_api, CHANGE_MEMBER_ROLE, change(ws, b, "ADMIN"), a.token),
+                post(live_api, CHANGE_MEMBER_ROLE, change(ws, a, "ADMIN"), b.token),
                 post(live_api, CREATE_COMMENT, {"input": {"taskId": t, "body": "a"}}, a.token),
                 post(live_api, CREATE_COMMENT, {"input": {"taskId": t, "body": "b"}}, b.token),
                 post(live_api, UPDATE_TASK, {"input": {"id": t, "title": f"r{round_}"}}, a.token),
@@ -548,7 +549,7 @@ async def test_owners_demoting_each_other_at_once_while_both_write(live_api: Api
         assert sorted(final.values()) == ["ADMIN", "OWNER"], final
         # Both owners again for the next round.
         winner, loser = (a, b) if landed[0] else (b, a)
-        await live_api.ok(CHANGE_ROLE, change(ws, loser, "OWNER"), winner.token)
+        await live_api.ok(CHANGE_MEMBER_ROLE, change(ws, loser, "OWNER"), winner.token)
     assert world.failures == [], report(world)
 
 
@@ -569,7 +570,7 @@ async def test_writers_and_membership_changes_over_a_real_pool_many_rounds(live_
             recorded(
                 world,
                 "demote",
-                (post(live_api, CHANGE_ROLE, change(ws, picked[0], "VIEWER"), o.token)),
+                (post(live_api, CHANGE_MEMBER_ROLE, change(ws, picked[0], "VIEWER"), o.token)),
             ),
             recorded(
                 world,
@@ -586,7 +587,7 @@ async def test_writers_and_membership_changes_over_a_real_pool_many_rounds(live_
             recorded(
                 world,
                 "promote",
-                (post(live_api, CHANGE_ROLE, change(ws, picked[2], "ADMIN"), o.token)),
+                (post(live_api, CHANGE_MEMBER_ROLE, change(ws, picked[2], "ADMIN"), o.token)),
             ),
             recorded(
                 world,
@@ -613,7 +614,7 @@ async def test_writers_and_membership_changes_over_a_real_pool_many_rounds(live_
                 )
             else:
                 await live_api.ok(
-                    CHANGE_ROLE, change(ws, w, "MEMBER" if round_ % 2 else "ADMIN"), o.token
+                    CHANGE_MEMBER_ROLE, change(ws, w, "MEMBER" if round_ % 2 else "ADMIN"), o.token
                 )
     assert world.failures == [], report(world)
 
@@ -647,8 +648,8 @@ async def test_no_write_starts_and_lands_after_its_authors_role_was_taken_away(
 
     async def changer(m: Account, r: random.Random) -> None:
         steps = [
-            (CHANGE_ROLE, change(ws, m, "VIEWER"), False),
-            (CHANGE_ROLE, change(ws, m, "MEMBER"), True),
+            (CHANGE_MEMBER_ROLE, change(ws, m, "VIEWER"), False),
+            (CHANGE_MEMBER_ROLE, change(ws, m, "MEMBER"), True),
             (REMOVE_MEMBER, {"input": {"workspaceId": ws["id"], "userId": m.id}}, False),
             (
                 ADD_MEMBER,

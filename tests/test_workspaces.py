@@ -5,16 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import SqlCounter
-from tests.gql import ADD_MEMBER, CREATE_WORKSPACE, Account, Api
+from tests.gql import (
+    ADD_MEMBER,
+    CHANGE_MEMBER_ROLE,
+    CREATE_WORKSPACE,
+    REMOVE_MEMBER,
+    Account,
+    Api,
+)
 
-CHANGE_ROLE = """
-mutation($input: ChangeMemberRoleInput!) {
-  changeMemberRole(input: $input) { membership { role user { id } } userErrors { code message field } }
-}"""
-REMOVE = """
-mutation($input: RemoveMemberInput!) {
-  removeMember(input: $input) { removedUserId userErrors { code message field } }
-}"""
 MEMBERS = """
 query($slug: String!, $first: Int, $after: String) {
   workspace(slug: $slug) {
@@ -117,7 +116,7 @@ async def change(
     api: Api, actor: Account, ws: dict[str, Any], target: Account, role: str
 ) -> list[Any]:
     body = await api.post(
-        CHANGE_ROLE,
+        CHANGE_MEMBER_ROLE,
         {"input": {"workspaceId": ws["id"], "userId": target.id, "role": role}},
         actor.token,
     )
@@ -126,7 +125,7 @@ async def change(
 
 async def remove(api: Api, actor: Account, ws: dict[str, Any], target: Account) -> list[Any]:
     body = await api.post(
-        REMOVE, {"input": {"workspaceId": ws["id"], "userId": target.id}}, actor.token
+        REMOVE_MEMBER, {"input": {"workspaceId": ws["id"], "userId": target.id}}, actor.token
     )
     return errors(body["data"], "removeMember")
 
