@@ -16,7 +16,6 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException
-from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -36,6 +35,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from graphql_api.auth.tokens import authenticate
 from graphql_api.context import Context
 from graphql_api.database import Database
+from graphql_api.documents.parsed import is_subscription
 from graphql_api.events.frames import RecordRawSend, TextBatchWriter, batch_writer
 from graphql_api.events.hub import EventHub
 from graphql_api.events.ws import ConnectionRegistry, TransportWSHandler, admit
@@ -138,7 +138,7 @@ class GraphQLApp(GraphQL[Context, None]):
         self, request: Request, request_adapter: Any, sub_response: Response, **kwargs: Any
     ) -> ExecutionResult:
         data = kwargs["request_data"]
-        if _is_subscription(data.query, data.operation_name):
+        if is_subscription(data.query, data.operation_name, None):
             raise HTTPException(
                 400,
                 "subscriptions are served over WebSocket at /graphql (graphql-transport-ws)",
@@ -255,16 +255,6 @@ HTTP_ERROR_CODES = {
     405: "METHOD_NOT_ALLOWED",
     415: "UNSUPPORTED_MEDIA_TYPE",
 }
-
-
-def _is_subscription(query: str | None, operation_name: str | None) -> bool:
-    if not query or "subscription" not in query:
-        return False  # the common case, without parsing twice
-    try:
-        operation = get_operation_ast(parse(query), operation_name)
-    except GraphQLError:
-        return False  # the executor reports it
-    return operation is not None and operation.operation == OperationType.SUBSCRIPTION
 
 
 def create_app(

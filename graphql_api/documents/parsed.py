@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator
 
-from graphql import DocumentNode, GraphQLError, parse
+from graphql import DocumentNode, GraphQLError, OperationType, get_operation_ast, parse
 from strawberry.extensions import ParserCache
 
 PINNED_SIZE = 1024
@@ -26,6 +26,20 @@ def pin(document: str, max_tokens: int) -> None:
         return  # the executor reports it, as for any document
     if len(_pinned) > PINNED_SIZE:
         _pinned.popitem(last=False)
+
+
+def is_subscription(query: str | None, operation_name: str | None, max_tokens: int | None) -> bool:
+    """Whether the operation the request names is a subscription (False for a document that
+    does not parse: the executor reports that), without parsing the text of a document that
+    cannot hold one."""
+    if not query or "subscription" not in query:
+        return False
+    try:
+        document = pinned(query) or parse(query, max_tokens=max_tokens)
+    except GraphQLError:
+        return False
+    operation = get_operation_ast(document, operation_name)
+    return operation is not None and operation.operation == OperationType.SUBSCRIPTION
 
 
 def pinned(document: str | None) -> DocumentNode | None:

@@ -13,8 +13,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from graphql import GraphQLError, OperationType, parse
-from graphql.utilities import get_operation_ast
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
@@ -22,6 +20,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 
 from graphql_api.auth.tokens import authenticate, expires_at
 from graphql_api.context import REQUEST_DEADLINE, Context
+from graphql_api.documents.parsed import is_subscription
 from graphql_api.events.shared import NEXT_SENDER
 from graphql_api.failures import TIMEOUT
 from graphql_api.observability.metrics import WS_CONNECTIONS
@@ -103,7 +102,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         cancelled, its transaction rolled back, and the client gets an `error` message with
         TIMEOUT, as it would get a 504 over HTTP. A mutation that began to commit finishes
         (context.commit_begins)."""
-        if _is_subscription(operation, self.context.settings.max_tokens):
+        max_tokens = self.context.settings.max_tokens
+        if is_subscription(operation.query, operation.operation_name, max_tokens):
             await super().run_operation(operation)
             return
         timeout_s = self.context.settings.request_timeout_s
@@ -155,15 +155,6 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             if self.connection_acknowledged:
                 with contextlib.suppress(Exception):
                     await self.send_message({"type": "ping"})
-
-
-def _is_subscription(operation: Operation[Context, None], max_tokens: int) -> bool:
-    try:
-        document = parse(operation.query, max_tokens=max_tokens)
-    except GraphQLError:
-        return False  # the executor reports it
-    found = get_operation_ast(document, operation.operation_name)
-    return found is not None and found.operation == OperationType.SUBSCRIPTION
 
 
 def admit(context: Any, view: Any) -> bool:
