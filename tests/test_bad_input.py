@@ -107,6 +107,28 @@ async def test_bodies_that_are_not_a_graphql_request(prod: Api, raw: bytes) -> N
     assert_bad_request(response.json())
 
 
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        ('subscription { taskEvents(workspaceId: "x") { kind } }', None),
+        ('query A { viewer { id } } subscription B { taskEvents(workspaceId: "x") { kind } }', "B"),
+    ],
+)
+async def test_a_subscription_over_http_is_refused_with_where_to_send_it(
+    prod: Api, query: str, name: str | None
+) -> None:
+    response = await prod.http.post("/graphql", json={"query": query, "operationName": name})
+    assert response.status_code == 400, response.text
+    assert_bad_request(response.json())
+    assert "WebSocket" in response.json()["errors"][0]["message"]
+
+
+async def test_a_query_beside_a_subscription_over_http_runs(prod: Api) -> None:
+    both = 'query A { viewer { id } } subscription B { taskEvents(workspaceId: "x") { kind } }'
+    response = await prod.http.post("/graphql", json={"query": both, "operationName": "A"})
+    assert response.status_code == 200 and response.json()["data"] == {"viewer": None}
+
+
 def cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(value)).decode().rstrip("=")
 
