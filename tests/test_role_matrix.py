@@ -13,8 +13,15 @@ import pytest
 
 from db.models import Role
 from graphql_api import policy
-from tests.gql import ADD_MEMBER, CREATE_WORKSPACE, Account, Api, error_codes
-from tests.test_workspaces import CHANGE_ROLE, REMOVE
+from tests.gql import (
+    ADD_MEMBER,
+    CHANGE_MEMBER_ROLE,
+    CREATE_WORKSPACE,
+    REMOVE_MEMBER,
+    Account,
+    Api,
+    error_codes,
+)
 
 ROLES = list(Role)
 ACTORS: list[Role | None] = [*ROLES, None]  # None: signed in, but not a member
@@ -51,10 +58,10 @@ async def attempt(api: Api, actor: Account | None, ws_id: str, target: Account, 
         query = ADD_MEMBER
         variables = {"workspaceId": ws_id, "email": target.email, "role": case.new_role.value}  # type: ignore[union-attr]
     elif case.mutation == "changeMemberRole":
-        query = CHANGE_ROLE
+        query = CHANGE_MEMBER_ROLE
         variables = {"workspaceId": ws_id, "userId": target.id, "role": case.new_role.value}  # type: ignore[union-attr]
     else:
-        query = REMOVE
+        query = REMOVE_MEMBER
         variables = {"workspaceId": ws_id, "userId": target.id}
     body = await api.post(query, {"input": variables}, token)
     if body.get("errors"):
