@@ -118,5 +118,24 @@ def set_local_statement_timeout(
     sessionmaker.configure(sync_session_class=timed)
 
 
+class TimedSession(Session):
+    """A session whose owner may name the statement_timeout of each of its transactions:
+    info["statement_timeout"], a callable giving the milliseconds to SET LOCAL (None: the
+    connection's default). Listened to once for the class, not per session: registering a
+    listener on every request's session cost more than the rest of its setup."""
+
+
+@event.listens_for(TimedSession, "after_begin")
+def _owner_timeout(session: Session, transaction: SessionTransaction, connection: Any) -> None:
+    timeout = session.info.get("statement_timeout")
+    if transaction.nested or not callable(timeout):
+        return  # a SAVEPOINT inside a transaction that has its timeout already
+    ms = timeout()
+    if ms is not None:
+        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(ms)}")
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, sync_session_class=TimedSession
+    )

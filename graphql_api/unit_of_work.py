@@ -7,13 +7,12 @@ the operation ends, so none outlives it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
-from sqlalchemy import event
-from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
@@ -42,18 +41,11 @@ def statement_timeout_ms(context: Context) -> int | None:
     return timeout
 
 
-def _statement_timeout(context: Context) -> Callable[[Any, Any, Connection], None]:
-    """Every transaction of the request runs under statement_timeout (statement_timeout_ms):
-    SET LOCAL is sent only when it changes something, so most requests save that round trip."""
-
-    def after_begin(session: Any, transaction: Any, connection: Connection) -> None:
-        if transaction.nested:
-            return  # a SAVEPOINT inside the transaction, which has its timeout already
-        timeout = statement_timeout_ms(context)
-        if timeout is not None:
-            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {timeout}")
-
-    return after_begin
+def time_statements(session: AsyncSession, context: Context) -> None:
+    """Every transaction of the request's `session` runs under statement_timeout_ms (db.engine.
+    TimedSession): SET LOCAL is sent only when it changes something, so most requests save
+    that round trip."""
+    session.info["statement_timeout"] = functools.partial(statement_timeout_ms, context)
 
 
 class UnitOfWork(SchemaExtension):
@@ -64,8 +56,7 @@ class UnitOfWork(SchemaExtension):
         # The session connects on first use only: a subscription, which lives for hours, never
         # uses this one (it opens a short session per event), so it holds no connection.
         async with context.sessionmaker() as session:
-            event.listen(session.sync_session, "after_begin", _statement_timeout(context))
-            session.info["statement_timeout"] = True  # ours: no default needed (PgBouncer)
+            time_statements(session, context)
             db = DbSession(session)
             with context.operation(db) as state:
                 self._state = state
@@ -103,7 +94,7 @@ class UnitOfWork(SchemaExtension):
             context.viewer_id,
             read_after(context.request),
             context.sessionmaker,
-            lambda s: event.listen(s.sync_session, "after_begin", _statement_timeout(context)),
+            lambda s: time_statements(s, context),
         )
         if db is None:
             yield

@@ -27,7 +27,7 @@ from starlette.applications import Starlette
 
 from bench.operations import own_statement
 from db.embedded import EmbeddedPostgres, admin_url
-from db.engine import create_engine
+from db.engine import TimedSession, create_engine
 from db.migrations import upgrade
 from db.session import DbSession
 from db.urls import normalise_database_url
@@ -129,6 +129,7 @@ def bound_sessionmaker(conn: AsyncConnection) -> async_sessionmaker[AsyncSession
         expire_on_commit=False,
         autoflush=False,
         join_transaction_mode="create_savepoint",
+        sync_session_class=TimedSession,  # as create_sessionmaker's
     )
 
 
