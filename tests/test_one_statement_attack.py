@@ -67,18 +67,19 @@ async def _project_locked(dsn: str, project_gid: str) -> tuple[asyncpg.Connectio
     return conn, transaction
 
 
-async def _waiting_on_a_lock(dsn: str) -> int:
-    """The pid of the backend that waits on a row lock in this database (the create's write)."""
+async def _waiting_on_a_lock(dsn: str, count: int = 1) -> int:
+    """The pid of a backend that waits on a row lock in this database (the create's write), once
+    `count` of them wait."""
     conn = await asyncpg.connect(dsn)
     try:
         async with asyncio.timeout(10):
             while True:
-                pid = await conn.fetchval(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND wait_event_type = 'Lock'"
+                pids = await conn.fetchval(
+                    "SELECT array_agg(pid ORDER BY backend_start) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
                 )
-                if pid is not None:
-                    return int(pid)
+                if pids is not None and len(pids) >= count:
+                    return int(pids[0])
                 await asyncio.sleep(0.02)
     finally:
         await conn.close()

@@ -5,7 +5,7 @@ write; writers and membership changes must never end in INTERNAL, hang, or let a
 someone whose role was already taken away. Where they wait on each other in a circle (a document
 that writes and then changes memberships; two documents taking two workspaces in opposite
 orders), PostgreSQL breaks the deadlock and the server runs the rolled-back operation again
-(graphql_api/app.py): both must succeed. createTask's cases are known to fail (xfail).
+(graphql_api/app.py): both must succeed.
 
 Deterministic cases pause a request at a chosen point (as test_concurrency does) or hold a row
 from a side connection (standing for another transaction in flight that holds it); the storms run
@@ -76,12 +76,6 @@ TWO_CHANGES = """mutation($a: ChangeMemberRoleInput!, $b: ChangeMemberRoleInput!
   b: changeMemberRole(input: $b) { membership { role } userErrors { code } } }"""
 
 _names = itertools.count(1)
-
-CREATE_TASK_UNLOCKED = pytest.mark.xfail(
-    strict=True,
-    reason="known, open (issue notes): createTask alone (no transaction) re-checks its "
-    "author's role in its write statement with the statement's snapshot, holding no lock",
-)
 
 
 async def post(
@@ -311,15 +305,16 @@ async def test_a_demotion_during_a_create_task_waits_for_it(
     )
 
 
-@CREATE_TASK_UNLOCKED
-async def test_a_create_task_waiting_for_its_counter_is_refused_after_a_demotion(
+async def test_a_create_task_waiting_for_its_counter_holds_its_role(
     live_api: Api, fresh_database_url: str
 ) -> None:
-    """createTask alone (autocommit, payload at hand) re-checks the role in its statement as it
-    locks the project's counter row, but with the statement's snapshot. While another transaction
-    holds the counter row (another create, an archive: here a side connection), the member's
-    create waits; an owner makes the member a VIEWER and commits; the counter is released and
-    the member's task is written after the demotion committed."""
+    """createTask alone (autocommit, payload at hand) checks the role again in its write, as it
+    locks the project's counter row. While another transaction holds the counter row (another
+    create, an archive: here a side connection), the member's create waits; an owner makes the
+    member a VIEWER meanwhile. The write holds the member's role FOR SHARE as it waits, so the
+    demotion waits for the create: the task is written by a MEMBER, then the member is a VIEWER
+    (before, the demotion committed first and the waiting write, reading roles with its older
+    snapshot, was still written: a VIEWER's task)."""
     owner = await live_api.register("owner")
     member = await live_api.register("member")
     ws = await live_api.workspace(owner)
@@ -344,22 +339,26 @@ async def test_a_create_task_waiting_for_its_counter_is_refused_after_a_demotion
             )
         )
         await _waiting_on_a_lock(dsn)  # the create, on the counter row
-        async with asyncio.timeout(HANG):
-            taken = await post(
-                live_api, CHANGE_MEMBER_ROLE, change(ws, member, "VIEWER"), owner.token
-            )
-        assert top_errors(taken) == [] and field_errors(taken) == [], taken
-        assert not creating.done()
+        demoting = asyncio.create_task(
+            post(live_api, CHANGE_MEMBER_ROLE, change(ws, member, "VIEWER"), owner.token)
+        )
+        await _waiting_on_a_lock(dsn, 2)  # the demotion, on the member's role the create holds
+        assert not creating.done() and not demoting.done()
     finally:
         await holding.rollback()
         await locker.close()
     async with asyncio.timeout(HANG):
-        created = await creating
-    assert top_errors(created) == [], created
-    assert field_errors(created) == ["FORBIDDEN"], (
-        "a VIEWER's task was written after the demotion had committed: "
-        f"{created}; roles now {await roles(live_api, owner, ws['slug'])}"
+        created, demoted = await asyncio.gather(creating, demoting)
+    assert top_errors(created) == [] and field_errors(created) == [], created
+    assert top_errors(demoted) == [] and field_errors(demoted) == [], demoted
+    assert (await roles(live_api, owner, ws["slug"]))[member.id] == "VIEWER"
+    late = await post(
+        live_api,
+        CREATE_TASK_AT_HAND,
+        {"input": {"projectId": proj["id"], "title": "late"}},
+        member.token,
     )
+    assert field_errors(late) == ["FORBIDDEN"], late
 
 
 # --- 3. Storms of single-field writes and membership changes ---------------------------------

@@ -23,6 +23,7 @@ from sqlalchemy import (
     insert,
     inspect,
     literal,
+    literal_column,
     null,
     or_,
     select,
@@ -121,10 +122,16 @@ _TASK_LABELS = cast(Table, TaskLabel.__table__)
 _TASK_ATTRS = [(attr.key, attr.columns[0].name) for attr in inspect(Task).column_attrs]
 
 
-def _member(user: Any, *roles: Any) -> Any:
-    """The user is a member of the project's workspace (with one of `roles`, when given)."""
+def _member(user: Any, *roles: Any, hold: bool = False) -> Any:
+    """The user is a member of the project's workspace (with one of `roles`, when given).
+    `hold`: their membership FOR SHARE until the transaction ends, as MembershipRepository.
+    role_for_write holds a writer's (a removal or a role change waits for it; one committed
+    meanwhile is seen, on the row's latest version, and the check fails)."""
     where = [Membership.workspace_id == Project.workspace_id, Membership.user_id == user]
-    return exists().where(*where, *(Membership.role == any_(r) for r in roles))
+    query: Select[Any] = select(literal_column("1")).where(
+        *where, *(Membership.role == any_(r) for r in roles)
+    )
+    return exists(query.with_for_update(read=True) if hold else query)
 
 
 def _live_labels(ids: Any, column: Any = Label.id) -> Select[Any]:
@@ -182,7 +189,9 @@ def _creation(
         Project.archived_at.is_(None),
         or_(assignee.is_(None), _member(assignee)),
         _live_labels(live, func.count()).scalar_subquery() == func.cardinality(live),
-        or_(writers.is_(None), _member(creator, writers)),
+        # The creator's role, held until the write commits: alone (autocommit) the statement
+        # is the whole transaction, so the checks' read could not hold it.
+        or_(writers.is_(None), _member(creator, writers, hold=True)),
     ]
     counter = (
         update(_PROJECTS)
