@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
-import itertools
 import logging
-import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -39,7 +36,7 @@ from graphql_api.documents.parsed import is_subscription
 from graphql_api.events.frames import RecordRawSend, TextBatchWriter, batch_writer
 from graphql_api.events.hub import EventHub
 from graphql_api.events.ws import ConnectionRegistry, TransportWSHandler, admit
-from graphql_api.failures import UNAVAILABLE, is_retryable
+from graphql_api.failures import UNAVAILABLE
 from graphql_api.graphiql import ASSETS_PATH, graphiql_assets, graphiql_page
 from graphql_api.http_front import GraphQLFront, error_response, failure_response
 from graphql_api.limits.rate import RateLimiter
@@ -47,6 +44,7 @@ from graphql_api.observability.observer import Observer
 from graphql_api.observability.request_log import note_outcome
 from graphql_api.observability.sql import count_engine_statements, counted_reads
 from graphql_api.replicas import read_after
+from graphql_api.retries import retrying
 from graphql_api.schema import build_schema
 from graphql_api.schema.errors import shape_errors
 from graphql_api.settings import Settings
@@ -82,17 +80,6 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
             await self.send_text((head + text + tail).decode())
 
     _batch_writer: TextBatchWriter | None = None
-
-
-# How many times an operation that PostgreSQL rolled back for a deadlock or a serialization
-# failure runs again before the client gets CONFLICT (nothing of it was committed), each after
-# a short random pause, so that it does not meet the same others at the same moment again.
-RETRIES = 3
-RETRY_PAUSE_S = 0.05
-
-
-def _met_others(result: ExecutionResult) -> bool:
-    return any(is_retryable(error.original_error) for error in result.errors or ())
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -145,13 +132,10 @@ class GraphQLApp(GraphQL[Context, None]):
             )
         context: Context = kwargs["context"]
         adapters = {"request_adapter": request_adapter, "sub_response": sub_response}
-        for attempt in itertools.count(1):
-            result = await super().execute_single(request=request, **adapters, **kwargs)
-            if attempt > RETRIES or context.committed_apart or not _met_others(result):
-                return result
-            log.info("request %s: rolled back by a deadlock; running it again", context.request_id)
-            await asyncio.sleep(random.uniform(0, RETRY_PAUSE_S * attempt))
-        raise AssertionError("unreachable")
+        return await retrying(
+            lambda: super(GraphQLApp, self).execute_single(request=request, **adapters, **kwargs),
+            context.request_id,
+        )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         if not admit(context, self):

@@ -80,8 +80,6 @@ class Context:
     bad_token: bool = False
     # What the operation was estimated to cost (set by the Limits extension).
     cost: Cost | None = None
-    # Writes committed apart from a rolled-back operation (its kept writes): it must not run again.
-    committed_apart: bool = False
     # The graphql-transport-ws connection_init payload (strawberry sets it).
     connection_params: dict[str, Any] | None = None
     # This process's fan-out of task events (None where live updates are not running).

@@ -20,6 +20,7 @@ from strawberry.types.graphql import OperationType
 from db.session import DbSession
 from graphql_api.context import commit_begins
 from graphql_api.replicas import read_after
+from graphql_api.retries import note_committed_apart
 
 if TYPE_CHECKING:
     from graphql_api.context import Context, KeptWrite, _OperationState
@@ -75,7 +76,7 @@ class UnitOfWork(SchemaExtension):
                     await session.rollback()
                     kept = state.kept_done + state.kept_writes
                     if kept:
-                        context.committed_apart = True
+                        note_committed_apart()  # the operation must not run again
                         await _run_kept_writes_alone(session, kept)
 
     async def on_execute(self) -> AsyncIterator[None]:

@@ -30,7 +30,7 @@ from db.urls import asyncpg_dsn
 from graphql_api.failures import CONFLICT, classify, is_retryable
 from graphql_api.resolvers import labels as label_resolvers
 from graphql_api.resolvers import workspaces as workspace_resolvers
-from tests.conftest import pause_once
+from tests.conftest import asgi_websocket, pause_once
 from tests.gql import (
     ADD_MEMBER,
     CHANGE_MEMBER_ROLE,
@@ -98,6 +98,25 @@ async def post(
         body = {"errors": [{"message": response.text, "extensions": {"code": "NOT_JSON"}}]}
     body["_status"] = response.status_code
     return body
+
+
+async def over_websocket(
+    api: Api, query: str, variables: dict[str, Any], token: str
+) -> dict[str, Any]:
+    """As post, over graphql-transport-ws to the same app: the `next` payload (or the `error`
+    message's errors)."""
+    app = api.http._transport.app  # type: ignore[attr-defined]  # httpx.ASGITransport
+    async with asgi_websocket(app) as ws:
+        await ws.init(token)
+        payload = {"query": query, "variables": variables}
+        await ws.send({"id": "1", "type": "subscribe", "payload": payload})
+        message = await ws.receive()
+        if message["type"] == "error":
+            return {"errors": message["payload"]}
+        assert message["type"] == "next", message
+        assert (await ws.receive())["type"] == "complete"
+        body: dict[str, Any] = message["payload"]
+        return body
 
 
 def top_errors(body: dict[str, Any]) -> list[str]:
@@ -212,12 +231,15 @@ async def test_writes_then_membership_changes_in_one_document_under_load(live_ap
     assert len(failures) <= 3, f"{len(failures)} gave up: {Counter(str(f) for f in failures)}"
 
 
+@pytest.mark.parametrize("second_over", ["http", "websocket"])
 async def test_two_documents_changing_memberships_of_two_workspaces_in_opposite_orders(
-    live_api: Api, fresh_database_url: str, monkeypatch: pytest.MonkeyPatch
+    live_api: Api, fresh_database_url: str, monkeypatch: pytest.MonkeyPatch, second_over: str
 ) -> None:
     """An owner of two workspaces changes a role in X then in Y in one document; another owner
     of both, in Y then in X. Each field takes its workspace row FOR NO KEY UPDATE until the
-    commit: the two documents take X and Y in opposite orders."""
+    commit: the two documents take X and Y in opposite orders. The second document, which
+    waits first and so is the one PostgreSQL rolls back, runs again whether it came over HTTP
+    or over a WebSocket (before, a WebSocket client got CONFLICT)."""
     o1 = await live_api.register("o1")
     o2 = await live_api.register("o2")
     m = [await live_api.register(f"m{i}") for i in range(4)]
@@ -237,14 +259,9 @@ async def test_two_documents_changing_memberships_of_two_workspaces_in_opposite_
         )
     )
     await locked.wait()  # o1 holds X
-    second = asyncio.create_task(
-        post(
-            live_api,
-            TWO_CHANGES,
-            {"a": change(y, m[2], "VIEWER")["input"], "b": change(x, m[3], "VIEWER")["input"]},
-            o2.token,
-        )
-    )
+    variables = {"a": change(y, m[2], "VIEWER")["input"], "b": change(x, m[3], "VIEWER")["input"]}
+    send = post if second_over == "http" else over_websocket
+    second = asyncio.create_task(send(live_api, TWO_CHANGES, variables, o2.token))
     await _waiting_on_a_lock(asyncpg_dsn(fresh_database_url))  # o2 holds Y, waits for X
     release.set()
     async with asyncio.timeout(HANG):

@@ -24,6 +24,7 @@ from graphql_api.documents.parsed import is_subscription
 from graphql_api.events.shared import NEXT_SENDER
 from graphql_api.failures import TIMEOUT
 from graphql_api.observability.metrics import WS_CONNECTIONS
+from graphql_api.retries import RetryingStreams
 from graphql_api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,11 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     the release of the connection's place in the per-user count."""
 
     async def handle(self) -> None:
+        max_tokens = self.context.settings.max_tokens
+        # Queries and mutations rolled back by a deadlock run again, as over HTTP.
+        self.schema = RetryingStreams(  # type: ignore[assignment]
+            self.schema, lambda query, name: is_subscription(query, name, max_tokens)
+        )
         self._watchers = [asyncio.create_task(self._ping())]
         WS_CONNECTIONS.inc()
         try:
