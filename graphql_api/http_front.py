@@ -14,7 +14,7 @@ import os
 import re
 import secrets
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import orjson
@@ -37,6 +37,9 @@ from graphql_api.observability.observer import Observer
 from graphql_api.observability.request_log import REQUEST_LOG, RequestLog, note_outcome
 from graphql_api.replicas import read_after
 from graphql_api.settings import Settings
+
+if TYPE_CHECKING:
+    from graphql_api.limits.extension import Cost
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +209,6 @@ class GraphQLFront:
         if scope["method"] != "POST":
             await self.graphql(scope, receive, send)
             return
-        request = Request(scope)
         # The few headers read here, from the raw list (first of each name, as Starlette's).
         headers = dict(reversed(scope["headers"]))
         media_type = headers.get(b"content-type", b"").decode("latin-1")
@@ -252,7 +254,7 @@ class GraphQLFront:
         payload = resolved
         if self.settings.fast_path and isinstance(payload, dict):
             # A cached plan is one bounded statement: answered without watching the client.
-            response = await self.answer_from_plan(request, headers, payload)
+            response = await self.answer_from_plan(scope, headers, payload)
             if response is not None:
                 await response(scope, receive, send)
                 return
@@ -327,8 +329,8 @@ class GraphQLFront:
         )(scope, receive, send)
 
     async def answer_from_plan(
-        self, request: Request, headers: dict[bytes, bytes], payload: dict[str, Any]
-    ) -> Response | None:
+        self, scope: Scope, headers: dict[bytes, bytes], payload: dict[str, Any]
+    ) -> ASGIApp | None:
         if b"graphql-response+json" in headers.get(b"accept", b""):
             return None  # let the executor negotiate that media type
         authorization = headers.get(b"authorization")
@@ -349,7 +351,7 @@ class GraphQLFront:
             entry.path, entry.operation_type = "fast", "query"
             entry.operation_name = payload.get("operationName") or None
             entry.viewer_id = str(viewer_id)
-        answer = self._answer(sql, values, cost, viewer_id, request)
+        answer = self._answer(sql, values, cost, viewer_id, scope)
         try:
             if self.observer.tracer is None:
                 return await answer
@@ -364,10 +366,11 @@ class GraphQLFront:
             return failure_response(exc)
 
     async def _answer(
-        self, sql: str, values: Any, cost: Any, viewer_id: Any, request: Request
-    ) -> Response:
-        decision = await self.limiter.charge(f"user:{viewer_id}", cost.points)
-        extensions = orjson.dumps({"cost": cost.as_extension()})
+        self, sql: str, values: Any, cost: Cost, viewer_id: Any, scope: Scope
+    ) -> ASGIApp:
+        key = f"user:{viewer_id}"
+        limiter = self.limiter
+        decision = limiter.charge_now(key, cost.points) or await limiter.charge(key, cost.points)
         if not decision.allowed:
             from graphql_api.limits.extension import rate_limited_error
 
@@ -387,13 +390,33 @@ class GraphQLFront:
         text: str = (
             await self.database.read_scalar(sql, tuple(values))
             if replicas is None
-            else await replicas.read_scalar(sql, tuple(values), viewer_id, read_after(request))
+            else await replicas.read_scalar(
+                sql, tuple(values), viewer_id, read_after(Request(scope))
+            )
         )
-        return Response(
-            b'{"data":' + text.encode() + b',"extensions":' + extensions + b"}",
-            media_type="application/json",
-            headers=decision.headers(),
+        return JsonAnswer(
+            b'{"data":' + text.encode() + b',"extensions":' + cost.extension_json + b"}",
+            decision.raw_headers(),
         )
+
+
+class JsonAnswer:
+    """A 200 with a JSON body, sent as two ASGI messages: what Starlette's Response does, without
+    its header encoding on every request (the fast path's answers are all alike)."""
+
+    __slots__ = ("body", "headers")
+
+    def __init__(self, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        self.body, self.headers = body, headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(self.body)).encode()),
+            *self.headers,
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
 
 
 def _schema_of(graphql: ASGIApp) -> Any:

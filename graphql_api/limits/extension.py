@@ -3,10 +3,12 @@ node estimate and the client's rate-limit budget. `extensions.cost` reports what
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode
 from graphql import OperationType as GraphQLOperationType
 from graphql.utilities import get_operation_ast
@@ -28,6 +30,11 @@ class Cost:
 
     def as_extension(self) -> dict[str, int]:
         return {"requestedNodes": self.nodes, "points": self.points}
+
+    @functools.cached_property
+    def extension_json(self) -> bytes:
+        """{"cost": ...} as JSON: a cached plan's cost is the same on every request."""
+        return orjson.dumps({"cost": self.as_extension()})
 
 
 def cost_limit_error(cost: Cost, limit: int) -> GraphQLError:

@@ -33,15 +33,20 @@ class Decision:
     remaining: int
     reset_at: int  # Unix time when the window ends
 
-    def headers(self) -> dict[str, str]:
-        headers = {
-            "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(max(0, self.remaining)),
-            "X-RateLimit-Reset": str(self.reset_at),
-        }
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """The rate-limit headers of the response, as ASGI header pairs."""
+        pairs = [
+            (b"x-ratelimit-limit", str(self.limit).encode()),
+            (b"x-ratelimit-remaining", str(max(0, self.remaining)).encode()),
+            (b"x-ratelimit-reset", str(self.reset_at).encode()),
+        ]
         if not self.allowed:
-            headers["Retry-After"] = str(max(1, self.reset_at - int(time.time())))
-        return headers
+            retry = max(1, self.reset_at - int(time.time()))
+            pairs.append((b"retry-after", str(retry).encode()))
+        return pairs
+
+    def headers(self) -> dict[str, str]:
+        return {name.decode(): value.decode() for name, value in self.raw_headers()}
 
 
 @dataclass
@@ -72,6 +77,17 @@ class RateLimiter:
         self.max_chunk = max(self.first_chunk, budget // 20)
         self.leases: dict[str, _Lease] = {}
 
+    def charge_now(self, key: str, points: int) -> Decision | None:
+        """charge's decision without waiting, when this process holds enough of the client's
+        points (or knows the budget is spent); None when it must reserve first (charge)."""
+        window = int(time.time()) // self.window_s * self.window_s
+        lease = self.leases.get(key)
+        if lease is None or lease.window != window:
+            return None
+        if lease.unspent < points and not lease.exhausted:
+            return None
+        return self._decide(lease, points, window)
+
     async def charge(self, key: str, points: int) -> Decision:
         window = int(time.time()) // self.window_s * self.window_s
         lease = self.leases.get(key)
@@ -90,7 +106,10 @@ class RateLimiter:
                     lease.granted += granted
                     lease.reserved_everywhere = everywhere
                     lease.exhausted = everywhere >= self.budget and lease.unspent < points
-        # No await from here on: the check and the spend cannot interleave with another request.
+        return self._decide(lease, points, window)
+
+    def _decide(self, lease: _Lease, points: int, window: int) -> Decision:
+        # No await here: the check and the spend cannot interleave with another request.
         allowed = lease.unspent >= points
         if allowed:
             lease.spent += points
