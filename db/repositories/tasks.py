@@ -120,6 +120,7 @@ _TASKS = cast(Table, Task.__table__)
 _PROJECTS = cast(Table, Project.__table__)
 _TASK_LABELS = cast(Table, TaskLabel.__table__)
 _TASK_ATTRS = [(attr.key, attr.columns[0].name) for attr in inspect(Task).column_attrs]
+_new_task = Task.__mapper__.class_manager.new_instance
 
 
 def _member(user: Any, *roles: Any, hold: bool = False) -> Any:
@@ -420,7 +421,9 @@ class TaskRepository(Repository[Task]):
             raise ChecksChanged("the project changed while the task was being created")
         row = created[0]._mapping
         # The session's object for the row, as if loaded: later changes to it are flushed.
-        task = Task(**{attr: row[column] for attr, column in _TASK_ATTRS})
+        # Filled in as a load does (no __init__, no attribute events): a fifth of the cost.
+        task: Task = _new_task()
+        task.__dict__.update({attr: row[column] for attr, column in _TASK_ATTRS})
         make_transient_to_detached(task)
         self.db.add(task)
         return task
