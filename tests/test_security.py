@@ -278,6 +278,32 @@ class CountingLimiter(RateLimiter):
         return await super()._reserve(key, window, want)
 
 
+async def test_charge_now_decides_only_from_points_at_hand(fresh_database_url: str) -> None:
+    """The fast path's charge without a coroutine: None where charge must reserve first (a new
+    client, points used up), else the same decision charge makes, spending as it does."""
+    engine = create_engine(fresh_database_url)
+    limiter = CountingLimiter(create_sessionmaker(engine), budget=120, window_s=3600)
+    try:
+        assert limiter.charge_now("c", 1) is None  # nothing reserved yet
+        first = await limiter.charge("c", 1)  # reserves the first chunk (budget // 20 = 6)
+        now = [limiter.charge_now("c", 1) for _ in range(5)]
+        assert all(d is not None and d.allowed for d in now)
+        assert [d.remaining for d in now if d] == list(
+            range(first.remaining - 1, first.remaining - 6, -1)
+        )
+        assert limiter.charge_now("c", 1) is None and limiter.reservations == 1  # chunk spent
+        assert (await limiter.charge("c", 1)).allowed and limiter.reservations == 2
+        headers = now[0].raw_headers()  # type: ignore[union-attr]
+        assert dict(headers) == {k.encode(): v.encode() for k, v in now[0].headers().items()}  # type: ignore[union-attr]
+        assert [name for name, _ in headers] == [
+            b"x-ratelimit-limit",
+            b"x-ratelimit-remaining",
+            b"x-ratelimit-reset",
+        ]
+    finally:
+        await engine.dispose()
+
+
 async def test_a_busy_client_reserves_rarely_and_never_holds_up_another(
     fresh_database_url: str,
 ) -> None:
