@@ -160,6 +160,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
+    from graphql_api.http_protocol import CoalescingHttpToolsProtocol
+
     settings = load_settings()
     host = args.host or settings.host
     port = args.port or settings.port
@@ -203,7 +205,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             proxy_headers=settings.forwarded_allow_ips is not None,
             forwarded_allow_ips=settings.forwarded_allow_ips,
             loop="uvloop",
-            http="httptools",
+            # httptools, writing each response's head and body in one send (http_protocol.py).
+            http=CoalescingHttpToolsProtocol,
             lifespan="on",
         )
     return 0
