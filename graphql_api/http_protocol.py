@@ -18,20 +18,39 @@ ASGIApp = Any
 
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGIApp) -> None:
+        loop = self.loop
+
         async def coalescing(scope: Any, receive: Any, send: Any) -> None:
-            await app(scope, receive, _CoalescingSend(cycle, send))
+            held = _CoalescingSend(cycle, send, loop)
+
+            async def receive_first_releasing() -> Any:
+                held.release()  # a client that waits for 100 Continue or a final status
+                return await receive()
+
+            try:
+                await app(scope, receive_first_releasing, held)
+            finally:
+                held.release()  # the app failed or ended after its start: the head, as uvicorn's
 
         super()._start_asgi_task(cycle, coalescing)
 
 
 class _CoalescingSend:
-    """The cycle's `send`, with the head it writes kept until the first body part's write."""
+    """The cycle's `send`, with the head it writes held back until the first body part's write.
+    Whatever comes first of that write, the app's next turn of the event loop (an app that
+    awaits something between the two: the client sees the head then, as it would have), a
+    `receive`, or the app's end, writes the head; never once the client has gone."""
 
-    __slots__ = ("cycle", "head", "send")
+    __slots__ = ("cycle", "head", "loop", "send")
 
-    def __init__(self, cycle: RequestResponseCycle, send: Any) -> None:
-        self.cycle, self.send = cycle, send
+    def __init__(self, cycle: RequestResponseCycle, send: Any, loop: Any) -> None:
+        self.cycle, self.send, self.loop = cycle, send, loop
         self.head: bytes | None = None
+
+    def release(self) -> None:
+        head, self.head = self.head, None
+        if head and not self.cycle.disconnected:
+            self.cycle.transport.write(head)
 
     async def __call__(self, message: Any) -> None:
         cycle = self.cycle
@@ -45,9 +64,13 @@ class _CoalescingSend:
             finally:
                 cycle.transport = transport
             self.head = held.take() or None  # None: the client left before it was written
+            if self.head is not None:
+                self.loop.call_soon(self.release)
             return
         head, self.head = self.head, None
         if head is None or kind != "http.response.body":
+            if head is not None and not cycle.disconnected:
+                cycle.transport.write(head)
             await self.send(message)
             return
         transport = cycle.transport
@@ -57,7 +80,8 @@ class _CoalescingSend:
             await self.send(message)
         finally:
             cycle.transport = transport
-            held.flush()  # a HEAD response writes no body: its head goes now
+            if not cycle.disconnected:
+                held.flush()  # a HEAD response writes no body: its head goes now
 
 
 class _Held:
