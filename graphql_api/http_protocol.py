@@ -67,12 +67,11 @@ class _CoalescingSend:
             if self.head is not None:
                 self.loop.call_soon(self.release)
             return
-        head, self.head = self.head, None
-        if head is None or kind != "http.response.body":
-            if head is not None and not cycle.disconnected:
-                cycle.transport.write(head)
+        if self.head is None or kind != "http.response.body":
+            self.release()  # e.g. a second start: uvicorn refuses it after the head went out
             await self.send(message)
             return
+        head, self.head = self.head, None
         transport = cycle.transport
         held = _Held(transport, head)
         cycle.transport = held  # type: ignore[assignment]
