@@ -279,9 +279,9 @@ async def test_a_demotion_during_a_create_task_waits_for_it(
     """As test_a_role_taken_away_during_a_write_waits_for_it, for createTask in a transaction
     (its payload reads the project, or it carries an Idempotency-Key): the member's create has
     written its task, not yet committed; an owner makes the member a VIEWER. The demotion must
-    wait for the create's commit (or the create be refused): in a transaction createTask's
-    checks hold the member's role FOR SHARE until the commit (before, nothing made the demotion
-    wait: it committed first, and the member's task after it)."""
+    wait for the create's commit (or the create be refused): createTask's write holds the
+    member's role FOR SHARE until the commit (before, nothing made the demotion wait: it
+    committed first, and the member's task after it)."""
     owner = await live_api.register("owner")
     member = await live_api.register("member")
     ws = await live_api.workspace(owner)

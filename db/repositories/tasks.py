@@ -146,16 +146,16 @@ def _live_labels(ids: Any, column: Any = Label.id) -> Select[Any]:
 
 
 @functools.cache
-def _creation_checks(hold_role: bool) -> Select[Any]:
+def _creation_checks() -> Select[Any]:
     """CreationChecks' statement, with bound parameters: project_id, viewer, assignee_id,
-    label_ids. `hold_role`: the viewer's membership FOR SHARE, as MembershipRepository.
-    role_for_write holds it for other writes."""
+    label_ids. The viewer's role is read, not held: the write holds it (_creation)."""
     workspace = Project.workspace_id
     viewer = bindparam("viewer", type_=Uuid())
-    role_of = select(Membership.role).where(
-        Membership.workspace_id == workspace, Membership.user_id == viewer
+    role = (
+        select(Membership.role)
+        .where(Membership.workspace_id == workspace, Membership.user_id == viewer)
+        .scalar_subquery()
     )
-    role = (role_of.with_for_update(read=True) if hold_role else role_of).scalar_subquery()
     is_member = _member(bindparam("assignee_id", type_=Uuid()))
     live = func.array(_live_labels(bindparam("label_ids", type_=ARRAY(Uuid()))).scalar_subquery())
     # The viewer's tenant boundary, with the viewer as a parameter rather than a value (the
@@ -190,8 +190,8 @@ def _creation(
         Project.archived_at.is_(None),
         or_(assignee.is_(None), _member(assignee)),
         _live_labels(live, func.count()).scalar_subquery() == func.cardinality(live),
-        # The creator's role, held until the write commits: alone (autocommit) the statement
-        # is the whole transaction, so the checks' read could not hold it.
+        # The creator's role, held until the write commits (in a transaction or alone, where
+        # the statement is the whole transaction and a lock in the checks would end with them).
         or_(writers.is_(None), _member(creator, writers, hold=True)),
     ]
     counter = (
@@ -348,10 +348,7 @@ class TaskRepository(Repository[Task]):
             "assignee_id": assignee_id,
             "label_ids": list(label_ids),
         }
-        # In a transaction the viewer's role is held until the commit, as for any write; alone
-        # (each statement committing on its own) a lock would end with the statement.
-        checks = _creation_checks(hold_role=not self.db.autocommitting)
-        rows = (await self.db.execute_core(checks, params)).all()
+        rows = (await self.db.execute_core(_creation_checks(), params)).all()
         if not rows:
             return CreationChecks(None, None, False, frozenset())
         row = rows[0]
