@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -22,6 +21,7 @@ from graphql_api.errors import unauthenticated
 from graphql_api.settings import Settings
 
 if TYPE_CHECKING:
+    from graphql_api.deadlines import Deadline
     from graphql_api.events.hub import EventHub
     from graphql_api.limits.extension import Cost
     from graphql_api.limits.rate import RateLimiter
@@ -46,8 +46,8 @@ class _OperationState:
 
 _OPERATION: ContextVar[_OperationState | None] = ContextVar("graphql_operation", default=None)
 
-# The HTTP request's deadline (GraphQLFront's asyncio.timeout) while the request runs.
-REQUEST_DEADLINE: ContextVar[asyncio.Timeout | None] = ContextVar("request_deadline", default=None)
+# The request's deadline (GraphQLFront's, or a WebSocket operation's) while it runs.
+REQUEST_DEADLINE: ContextVar[Deadline | None] = ContextVar("request_deadline", default=None)
 
 
 def commit_begins() -> None:
@@ -57,8 +57,8 @@ def commit_begins() -> None:
     statement_timeout (never later than the deadline: unit_of_work.statement_timeout_ms), then
     the response. For the rest of the request: a batch's later operations run without it."""
     deadline = REQUEST_DEADLINE.get()
-    if deadline is not None and not deadline.expired():  # expired: its cancellation is on its way
-        deadline.reschedule(None)
+    if deadline is not None:
+        deadline.lift()  # past it already: its cancellation is on its way
 
 
 @dataclass

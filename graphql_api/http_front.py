@@ -28,6 +28,7 @@ from db.errors import is_refusal
 from graphql_api.auth.tokens import authenticate
 from graphql_api.context import REQUEST_DEADLINE
 from graphql_api.database import Database
+from graphql_api.deadlines import Deadline
 from graphql_api.documents.requests import DocumentRequests, Refusal
 from graphql_api.documents.store import DocumentStore
 from graphql_api.failures import INTERNAL, TIMEOUT, classify
@@ -168,7 +169,7 @@ class GraphQLFront:
             await send(message)
 
         try:
-            async with asyncio.timeout(self.settings.request_timeout_s) as deadline:
+            async with Deadline(self.settings.request_timeout_s) as deadline:
                 REQUEST_DEADLINE.set(deadline)  # lifted when a write commits: commit_begins
                 await self.handle(scope, receive, send_with_id)
         except TimeoutError:

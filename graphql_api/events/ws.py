@@ -20,6 +20,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 
 from graphql_api.auth.tokens import authenticate, expires_at
 from graphql_api.context import REQUEST_DEADLINE, Context
+from graphql_api.deadlines import Deadline
 from graphql_api.documents.parsed import is_subscription
 from graphql_api.events.shared import NEXT_SENDER
 from graphql_api.failures import TIMEOUT
@@ -114,7 +115,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             return
         timeout_s = self.context.settings.request_timeout_s
         try:
-            async with asyncio.timeout(timeout_s) as deadline:
+            async with Deadline(timeout_s) as deadline:
                 REQUEST_DEADLINE.set(deadline)
                 await super().run_operation(operation)
         except TimeoutError:
