@@ -19,13 +19,23 @@ from db.engine import (
 )
 from db.migrations import head_revision, upgrade
 from db.urls import asyncpg_dsn
-from graphql_api.pools import engine_for, read_pool_for
+from graphql_api.pools import ReadPool, engine_for, read_pool_for
 from graphql_api.replicas import Replicas
 from graphql_api.settings import Settings
 
 log = logging.getLogger(__name__)
 
 READINESS_TIMEOUT_S = 3.0
+# A read's connection that failed under it, not the read: ended by the server (a restart, an
+# administrator) before or while it ran, a dead socket, or asyncpg caught by the server's goodbye
+# as it began. Run once more on a fresh connection.
+RECONNECT = (
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.AdminShutdownError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+)
 
 
 class Database:
@@ -34,13 +44,7 @@ class Database:
         self.embedded: EmbeddedPostgres | None = None
         self.engine: AsyncEngine | None = None
         self.url: str | None = None  # where it is, once open (the embedded server's too)
-        self.read_pool: asyncpg.Pool | None = None
-        # Turns at the read pool, first come first served. asyncpg's pool hands a released
-        # connection to whoever asks next, so under load a newcomer can take it from a request
-        # that has waited longer, again and again: that made the slowest 1% of single-task
-        # reads 4x slower than the limit endpoint's (30 ms against 8). asyncio.Semaphore lets
-        # no newcomer past a waiter.
-        self.read_turns = asyncio.Semaphore(settings.read_pool_size)
+        self.read_pool: ReadPool | None = None
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
         # Behind PgBouncer the fast path's single reads carry their timeout themselves (asyncpg
         # cancels a statement past it); directly, the connection's statement_timeout does it.
@@ -63,7 +67,7 @@ class Database:
             set_local_statement_timeout(self.sessionmaker, s.statement_timeout_ms)
             if s.statement_timeout_ms > 0:
                 self.read_timeout_s = s.statement_timeout_ms / 1000
-        self.read_pool = await read_pool_for(url, s, "graphql-api-read", s.pgbouncer)
+        self.read_pool = read_pool_for(url, s, "graphql-api-read", s.pgbouncer)
         if s.database_read_urls:
             self.replicas = Replicas(s, url, self.read_scalar)
             await self.replicas.open()
@@ -72,12 +76,11 @@ class Database:
         """The one value of a read-only statement. A connection found dead (PostgreSQL was
         restarted) is dropped by the pool and the statement tried once more on a fresh one."""
         assert self.read_pool is not None, "database not opened"
-        async with self.read_turns:
-            timeout = self.read_timeout_s
-            try:
-                return await self.read_pool.fetchval(sql, *params, timeout=timeout)
-            except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError):
-                return await self.read_pool.fetchval(sql, *params, timeout=timeout)
+        timeout = self.read_timeout_s
+        try:
+            return await self.read_pool.fetchval(sql, *params, timeout_s=timeout)
+        except RECONNECT:
+            return await self.read_pool.fetchval(sql, *params, timeout_s=timeout)
 
     async def close(self) -> None:
         if self.replicas is not None:

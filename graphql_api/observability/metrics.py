@@ -157,9 +157,7 @@ class PoolWatch:
         read_pool = getattr(db, "read_pool", None)
         if read_pool is not None:
             POOL_IN_USE.labels("read").set(read_pool.get_size() - read_pool.get_idle_size())
-            # Requests queue at Database.read_turns, never inside asyncpg's pool.
-            waiters = getattr(db.read_turns, "_waiters", None) or ()
-            POOL_WAITING.labels("read").set(len(waiters))
+            POOL_WAITING.labels("read").set(read_pool.waiting())
 
 
 def _exposition() -> bytes:
