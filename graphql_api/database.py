@@ -79,7 +79,9 @@ class Database:
         timeout = self.read_timeout_s
         try:
             return await self.read_pool.fetchval(sql, *params, timeout_s=timeout)
-        except RECONNECT:
+        except RECONNECT as exc:
+            if isinstance(exc, TimeoutError):  # an OSError too, but the statement's own timeout
+                raise
             return await self.read_pool.fetchval(sql, *params, timeout_s=timeout)
 
     async def close(self) -> None:

@@ -23,37 +23,41 @@ _ENTERED, _LIFTED, _EXITED, _EXPIRING, _EXPIRED = range(5)  # as asyncio.Timeout
 
 
 class _Sweep:
-    """The deadlines of one duration on one event loop, oldest first, and the one timer."""
+    """The deadlines of one duration on one event loop, oldest first, and the one timer.
 
-    __slots__ = ("_duration", "_loop", "_pending", "_timer", "_timer_when")
+    It keeps no reference to its loop (the loop's entry in _SWEEPS is weak: a finished loop must
+    not be kept alive by the sweep that served it); the loop's timer refers to the sweep."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, duration: float) -> None:
-        self._loop = loop
+    __slots__ = ("_armed", "_duration", "_pending", "_timer_when")
+
+    def __init__(self, duration: float) -> None:
         self._duration = duration
         self._pending: dict[Deadline, None] = {}  # insertion order is expiry order
-        self._timer: asyncio.TimerHandle | None = None
+        self._armed = False
         self._timer_when = 0.0
 
-    def add(self, deadline: Deadline) -> float:
-        when = self._loop.time() + self._duration
+    def add(self, deadline: Deadline, loop: asyncio.AbstractEventLoop) -> float:
+        when = loop.time() + self._duration
         self._pending[deadline] = None
-        if self._timer is None:
-            self._arm(when)
+        if not self._armed:
+            self._arm(loop, when)
         return when
 
     def remove(self, deadline: Deadline) -> None:
         # The timer stays: when it fires early (its deadline left), it re-arms for the oldest.
         self._pending.pop(deadline, None)
 
-    def _arm(self, when: float) -> None:
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        self._armed = True
         self._timer_when = when
-        self._timer = self._loop.call_at(when, self._fire)
+        loop.call_at(when, self._fire)
 
     def _fire(self) -> None:
-        self._timer = None
-        # The loop ran the timer because its time came; every deadline due by then expires
-        # (no second reading of the clock to disagree with the loop's).
-        due_by = self._timer_when
+        self._armed = False
+        loop = asyncio.get_running_loop()
+        # Every deadline due by now expires in this one turn (after a stalled loop, as many as
+        # asyncio.timeout's own timers would), and at least those the timer was set for.
+        due_by = max(self._timer_when, loop.time())
         due = []
         for deadline in self._pending:
             if deadline.when > due_by:
@@ -63,7 +67,7 @@ class _Sweep:
             del self._pending[deadline]
             deadline._expire()
         if self._pending:
-            self._arm(next(iter(self._pending)).when)
+            self._arm(loop, next(iter(self._pending)).when)
 
 
 _SWEEPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, _Sweep]] = (
@@ -82,7 +86,7 @@ def _sweep(loop: asyncio.AbstractEventLoop, duration: float) -> _Sweep:
         _last = (weakref.ref(loop), sweeps)
     sweep = sweeps.get(duration)
     if sweep is None:
-        sweep = sweeps[duration] = _Sweep(loop, duration)
+        sweep = sweeps[duration] = _Sweep(duration)
     return sweep
 
 
@@ -106,7 +110,7 @@ class Deadline:
         self._task = task
         self._cancelling = task.cancelling()
         self._state = _ENTERED
-        self.when = sweep.add(self)
+        self.when = sweep.add(self, loop)
         return self
 
     async def __aexit__(

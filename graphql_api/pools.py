@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -89,26 +90,32 @@ class ReadPool:
 
     async def fetchval(self, sql: str, *params: Any, timeout_s: float | None = None) -> Any:
         """The one value of `sql`; past `timeout_s` asyncpg cancels it (TimeoutError)."""
-        async with self._turns:
-            conn = None
-            while self._idle:
-                conn, opened_at = self._idle.pop()
-                if not conn.is_closed() and time.monotonic() - opened_at <= self._recycle_s:
-                    break
-                self._retire(conn)  # ended while idle (a restart, the network), or too old
-                conn = None
-            if conn is None:
-                conn, opened_at = await self._connect()
-            try:
-                value = await conn.fetchval(sql, *params, timeout=timeout_s)
-            except asyncpg.PostgresError:
-                self._give_back(conn, opened_at)  # the server refused the statement, not the link
-                raise
-            except BaseException:
-                self._retire(conn)
-                raise
-            self._give_back(conn, opened_at)
-            return value
+        await self._turns.acquire()
+        try:
+            conn, opened_at = self._take() or await self._connect()
+        except BaseException:
+            self._turns.release()
+            raise
+        try:
+            value = await conn.fetchval(sql, *params, timeout=timeout_s)
+        except asyncpg.PostgresError:
+            self._give_back(conn, opened_at)  # the server refused the statement, not the link
+            raise
+        except BaseException:
+            self._retire(conn)
+            raise
+        self._give_back(conn, opened_at)
+        return value
+
+    def _take(self) -> tuple[asyncpg.Connection, float] | None:
+        while self._idle:
+            conn, opened_at = self._idle.pop()
+            if not conn.is_closed() and time.monotonic() - opened_at <= self._recycle_s:
+                return conn, opened_at
+            # Ended while idle (a restart, the network) or too old; no statement runs on it.
+            self._open -= 1
+            conn.terminate()
+        return None
 
     async def _connect(self) -> tuple[asyncpg.Connection, float]:
         if self._closed:
@@ -126,18 +133,27 @@ class ReadPool:
             self._retire(conn)
         else:
             self._idle.append((conn, opened_at))
+            self._turns.release()
 
-    def _retire(self, conn: asyncpg.Connection) -> None:
-        self._open -= 1
+    def _retire(self, conn: asyncpg.Connection, turn: bool = True) -> None:
+        """Closes `conn` in the background. Until it is closed it still counts, and its reader's
+        turn stays taken: a statement being cancelled still runs in PostgreSQL, and a new
+        connection opened beside it would be one more than the size."""
         task = asyncio.get_running_loop().create_task(_close(conn))
         self._retiring.add(task)
-        task.add_done_callback(self._retiring.discard)
+        task.add_done_callback(partial(self._retired, turn=turn))
+
+    def _retired(self, task: asyncio.Task[None], turn: bool) -> None:
+        self._retiring.discard(task)
+        self._open -= 1
+        if turn:
+            self._turns.release()
 
     async def close(self) -> None:
         """Closes the idle connections now and the others as they are given back."""
         self._closed = True
         while self._idle:
-            self._retire(self._idle.pop()[0])
+            self._retire(self._idle.pop()[0], turn=False)
         if self._retiring:
             await asyncio.wait(set(self._retiring))
 

@@ -157,18 +157,25 @@ def _pending(loop: asyncio.AbstractEventLoop) -> int:
     return sum(len(sweep._pending) for sweep in deadlines._SWEEPS.get(loop, {}).values())
 
 
+async def timed_request(
+    make: Callable[[float], Any], outcomes: dict[str, Any], name: str, seconds: float, work: float
+) -> None:
+    """A request of `work` seconds under a deadline of `seconds`: "ok" or "timeout"."""
+    try:
+        async with make(seconds):
+            await asyncio.sleep(work)
+        outcomes[name] = "ok"
+    except TimeoutError:
+        outcomes[name] = "timeout"
+
+
 async def _many() -> dict[str, Any]:
     """Requests that start in turn, most ending in time, some not, under two durations."""
     loop = asyncio.get_running_loop()
     outcomes: dict[str, Any] = {}
 
-    async def request(name: str, seconds: float, work: float) -> None:
-        try:
-            async with Deadline(seconds):
-                await asyncio.sleep(work)
-            outcomes[name] = "ok"
-        except TimeoutError:
-            outcomes[name] = "timeout"
+    def request(name: str, seconds: float, work: float) -> Awaitable[None]:
+        return timed_request(Deadline, outcomes, name, seconds, work)
 
     tasks = []
     for i in range(200):  # ends in time: leave before the first timer fires

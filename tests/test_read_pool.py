@@ -47,9 +47,9 @@ async def backends(url: str, name: str) -> list[asyncpg.Record]:
         await conn.close()
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Waits (10 s at most) for something that happens on its own time: a backend's exit."""
-    deadline = time.monotonic() + 10
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = 15) -> None:
+    """Waits (`within` s at most) for what happens on its own time: a backend's exit."""
+    deadline = time.monotonic() + within
     while not await check():
         assert time.monotonic() < deadline, what
         await asyncio.sleep(0.05)
