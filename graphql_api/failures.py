@@ -17,7 +17,15 @@ RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 # Connection exceptions (class 08), PostgreSQL shutting down or starting (57P01-57P03), no free
 # connection slot (53300): the database is not there for us right now.
 UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
-UNAVAILABLE_TYPES = ("ConnectionDoesNotExistError", "CannotConnectNowError", "ConnectionFailure")
+# asyncpg's InternalClientError ("cannot switch to state ...; another operation is in progress")
+# is what a statement meets when the server's goodbye (a restart, pg_terminate_backend) arrives
+# as it starts: its connection is gone, and it is retired, not reused.
+UNAVAILABLE_TYPES = (
+    "ConnectionDoesNotExistError",
+    "CannotConnectNowError",
+    "ConnectionFailure",
+    "InternalClientError",
+)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import pytest
 
 from db.urls import asyncpg_dsn
 from graphql_api.database import Database
+from graphql_api.failures import UNAVAILABLE, classify
 from graphql_api.pools import ReadPool, read_pool_for
 from tests.conftest import make_settings
 
@@ -184,3 +185,13 @@ async def test_a_read_after_postgresql_ended_its_connection_succeeds(database_ur
     finally:
         await admin.close()
         await database.close()
+
+
+def test_a_statement_met_by_the_servers_goodbye_is_unavailable() -> None:
+    """The race above, as the client hears of it when a read (or a statement without the read
+    path's retry) meets it: UNAVAILABLE, retry shortly, not INTERNAL."""
+    raced = asyncpg.InternalClientError(
+        "cannot switch to state 12; another operation (2) is in progress"
+    )
+    assert classify(raced) is UNAVAILABLE
+    assert classify(asyncpg.AdminShutdownError("terminating connection")) is UNAVAILABLE
