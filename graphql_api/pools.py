@@ -1,6 +1,6 @@
 """A database's two pools, as the settings size them: the engine (sessions for the resolvers
-and mutations) and the asyncpg pool of single fast-path reads. The primary's (database.py) and
-each read replica's (replicas.py) are made here, alike."""
+and mutations) and the asyncpg connections of single fast-path reads (ReadPool). The primary's
+(database.py) and each read replica's (replicas.py) are made here, alike."""
 
 from __future__ import annotations
 
