@@ -35,17 +35,21 @@ async def read_pool(url: str, **settings: Any) -> AsyncIterator[tuple[ReadPool, 
         await pool.close()
 
 
-async def backends(url: str, name: str) -> list[asyncpg.Record]:
+async def admin_fetch(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    """`sql`'s rows, on a connection of its own (not one of the pool under test)."""
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        return list(
-            await conn.fetch(
-                "SELECT pid, state, query FROM pg_stat_activity WHERE application_name = $1",
-                name,
-            )
-        )
+        return list(await conn.fetch(sql, *args))
     finally:
         await conn.close()
+
+
+async def backends(url: str, name: str) -> list[asyncpg.Record]:
+    return await admin_fetch(
+        url,
+        "SELECT pid, state, query FROM pg_stat_activity WHERE application_name = $1",
+        name,
+    )
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = 15) -> None:
@@ -56,8 +60,9 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: fl
         await asyncio.sleep(0.05)
 
 
-async def sleeping(url: str, name: str) -> bool:
-    return any(
+async def sleeping(url: str, name: str) -> int:
+    """How many of the pool's backends are running a pg_sleep."""
+    return sum(
         "pg_sleep" in row["query"] and row["state"] == "active" for row in await backends(url, name)
     )
 
@@ -110,7 +115,11 @@ async def test_a_statement_stopped_midway_stops_in_postgresql(database_url: str,
         pid = await pool.fetchval(PID)
         if how == "cancelled":
             read = asyncio.create_task(pool.fetchval(SLEEP))
-            await eventually(lambda: sleeping(database_url, name), "the read never started")
+
+            async def started() -> bool:
+                return await sleeping(database_url, name) > 0
+
+            await eventually(started, "the read never started")
             read.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await read

@@ -40,33 +40,11 @@ from tests.gql import Api
 from tests.servers import serving
 from tests.test_live_updates import ws_client
 from tests.test_pgbouncer import bouncer  # noqa: F401  (the module's PgBouncer fixture)
-from tests.test_read_pool import eventually
+from tests.test_read_pool import admin_fetch, backends, eventually, sleeping
 
 PID = "SELECT pg_backend_pid()"
 SLEEP = "SELECT pg_backend_pid() FROM pg_sleep(60)"  # never finishes within a test
 CANCEL_REQUEST_CODE = 80877102  # PostgreSQL's CancelRequest startup code
-
-
-async def admin_fetch(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        return list(await conn.fetch(sql, *args))
-    finally:
-        await conn.close()
-
-
-async def backends(url: str, name: str) -> list[asyncpg.Record]:
-    return await admin_fetch(
-        url,
-        "SELECT pid, state, query FROM pg_stat_activity WHERE application_name = $1",
-        name,
-    )
-
-
-async def sleeping(url: str, name: str) -> int:
-    return sum(
-        "pg_sleep" in row["query"] and row["state"] == "active" for row in await backends(url, name)
-    )
 
 
 async def terminate(url: str, name: str) -> None:
