@@ -235,13 +235,17 @@ async def sql_statements(url: str, ops: dict[str, dict[str, Any]], token: str) -
         event.listen(
             database.engine.sync_engine, "before_cursor_execute", lambda *a: seen.append(a[2])
         )
-        read_scalar = database.read_scalar
+        read_scalar, fetch = database.read_scalar, database.fetch
 
-        async def counted(sql: str, params: tuple[Any, ...]) -> Any:
+        async def counted_read(sql: str, params: tuple[Any, ...]) -> Any:
             seen.append(sql)
             return await read_scalar(sql, params)
 
-        database.read_scalar = counted
+        async def counted_fetch(sql: str, *params: Any) -> Any:
+            seen.append(sql)
+            return await fetch(sql, *params)
+
+        database.read_scalar, database.fetch = counted_read, counted_fetch
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
             for name, body in ops.items():

@@ -9,10 +9,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
+import asyncpg
 from sqlalchemy import Executable, Result
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.compiled import compiled
+
+
+class Statements(Protocol):
+    """Connections that run single statements, each committing on its own."""
+
+    async def fetch(self, sql: str, *params: Any) -> list[Any]: ...
 
 
 class OperationEnded(RuntimeError):
@@ -22,7 +32,7 @@ class OperationEnded(RuntimeError):
 
 class DbSession:
     ended = False  # set by ending(), for this instance
-    autocommitting = False  # set by autocommit(): each statement commits as it runs
+    statements: Statements | None = None  # set by autocommit()
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -56,21 +66,34 @@ class DbSession:
         async with self._turn():
             return await self.session.scalar(statement, params)
 
-    async def autocommit(self) -> None:
-        """From here on each statement commits on its own (no BEGIN, no COMMIT): only for an
-        operation whose writes are one statement, before the session has begun anything."""
-        async with self._turn():
-            await self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            self.autocommitting = True
+    def autocommit(self, connections: Statements) -> None:
+        """From here on the statements of `run` commit each on its own (no BEGIN, no COMMIT), on
+        `connections`: only for an operation whose writes are one statement, before the session
+        has begun anything."""
+        self.statements = connections
 
-    async def execute_core(self, statement: Executable, params: dict[str, Any]) -> Result[Any]:
-        """A Core statement (tables, not ORM entities), built once with bound parameters, on the
-        session's connection: no ORM compilation or loading, and SQLAlchemy's compiled cache
-        finds it by the statement's memoized key. Writes what is pending first."""
-        async with self._turn():
-            await self.session.flush()
-            connection = await self.session.connection()
-            return await connection.execute(statement, params)
+    @property
+    def autocommitting(self) -> bool:
+        return self.statements is not None
+
+    async def run(self, statement: Executable, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The rows of a Core statement built once with bound parameters (db/compiled.py), as
+        SQL text: on a connection of `autocommit`'s, committing on its own, or on the session's
+        connection, in its transaction, after writing what is pending."""
+        dialect = self.session.get_bind().dialect
+        query = compiled(statement, dialect)
+        args = query.args(params)
+        if self.statements is not None:
+            try:
+                records: Sequence[Sequence[Any]] = await self.statements.fetch(query.sql, *args)
+            except asyncpg.IntegrityConstraintViolationError as exc:  # as SQLAlchemy raises it
+                raise IntegrityError(query.sql, args, exc) from exc
+        else:
+            async with self._turn():
+                await self.session.flush()
+                connection = await self.session.connection()
+                records = (await connection.exec_driver_sql(query.sql, args)).all()
+        return [query.row(record) for record in records]
 
     async def scalar_sql(self, sql: str, params: Sequence[Any]) -> Any:
         """The one value of a statement given as SQL text with $1, $2... parameters (a compiled

@@ -42,7 +42,7 @@ from graphql_api.http_front import GraphQLFront, error_response, failure_respons
 from graphql_api.limits.rate import RateLimiter
 from graphql_api.observability.observer import Observer
 from graphql_api.observability.request_log import note_outcome
-from graphql_api.observability.sql import count_engine_statements, counted_reads
+from graphql_api.observability.sql import count_engine_statements, counted
 from graphql_api.replicas import read_after
 from graphql_api.retries import retrying
 from graphql_api.schema import build_schema
@@ -221,6 +221,7 @@ class GraphQLApp(GraphQL[Context, None]):
             if replicas is None
             else replicas.reader(viewer_id, read_after(request)),
             replicas=replicas,
+            statements=self.database if self.database.read_pool is not None else None,
             limiter=self.limiter(),
             deadline=time.monotonic() + self.settings.request_timeout_s,
             hub=self.hub,
@@ -248,7 +249,8 @@ def create_app(
     `tracer_provider` when given (tests), else by OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
     owned = database is None
     db = database or Database(settings)
-    db.read_scalar = counted_reads(db.read_scalar)  # type: ignore[method-assign,assignment]
+    db.read_scalar = counted(db.read_scalar)  # type: ignore[method-assign]
+    db.fetch = counted(db.fetch)  # type: ignore[method-assign]
     # --- observability: metrics, tracing (README, Observability) ---
     tracing = None
     if tracer_provider is not None or settings.otel_endpoint:

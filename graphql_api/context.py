@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from db.repositories.base import Scope
-from db.session import DbSession
+from db.session import DbSession, Statements
 from graphql_api.errors import unauthenticated
 from graphql_api.settings import Settings
 
@@ -86,6 +86,9 @@ class Context:
     hub: EventHub | None = None
     # Where queries may read (DATABASE_READ_URL; None: the primary only).
     replicas: Replicas | None = None
+    # The primary's connections for single statements that commit on their own: a mutation
+    # whose writes are one statement runs it there (resolvers/mutation.py, one_statement).
+    statements: Statements | None = None
 
     @property
     def db(self) -> DbSession:

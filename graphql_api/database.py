@@ -84,6 +84,12 @@ class Database:
                 raise
             return await self.read_pool.fetchval(sql, *params, timeout_s=timeout)
 
+    async def fetch(self, sql: str, *params: Any) -> list[Any]:
+        """The rows of one statement on the primary, committing on its own (a write too). Not
+        run again when its connection fails: it may have committed."""
+        assert self.read_pool is not None, "database not opened"
+        return await self.read_pool.fetch(sql, *params, timeout_s=self.read_timeout_s)
+
     async def close(self) -> None:
         if self.replicas is not None:
             await self.replicas.close()

@@ -1,6 +1,8 @@
 """A database's two pools, as the settings size them: the engine (sessions for the resolvers
-and mutations) and the asyncpg connections of single fast-path reads (ReadPool). The primary's
-(database.py) and each read replica's (replicas.py) are made here, alike."""
+and mutations) and the asyncpg connections of single statements that commit on their own
+(ReadPool): the fast path's reads, and on the primary a mutation that is one statement alone in
+its operation. The primary's (database.py) and each read replica's (replicas.py) are made here,
+alike."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from db.compiled import set_codecs
 from db.engine import PGBOUNCER_CONNECT_ARGS, create_engine, server_settings
 from db.urls import asyncpg_dsn
 from graphql_api.settings import Settings
@@ -50,7 +53,9 @@ def read_pool_for(
 
 
 class ReadPool:
-    """`size` connections that each run one statement at a time, opened when first needed.
+    """`size` connections that each run one statement at a time, opened when first needed, each
+    statement committing on its own (the fast path's reads; on the primary, a one-statement
+    write too: resolvers/mutation.py).
 
     asyncpg.Pool does more per use than a single read needs: a task for each release (its
     asyncio.shield), an inactivity timer cancelled and re-armed, a proxy object, a reset call;
@@ -90,6 +95,20 @@ class ReadPool:
 
     async def fetchval(self, sql: str, *params: Any, timeout_s: float | None = None) -> Any:
         """The one value of `sql`; past `timeout_s` asyncpg cancels it (TimeoutError)."""
+        return await self._run(asyncpg.Connection.fetchval, sql, params, timeout_s)
+
+    async def fetch(
+        self, sql: str, *params: Any, timeout_s: float | None = None
+    ) -> list[asyncpg.Record]:
+        """The rows of `sql`, a statement that commits on its own (a write too)."""
+        rows: list[asyncpg.Record] = await self._run(
+            asyncpg.Connection.fetch, sql, params, timeout_s
+        )
+        return rows
+
+    async def _run(
+        self, method: Any, sql: str, params: tuple[Any, ...], timeout_s: float | None
+    ) -> Any:
         await self._turns.acquire()
         try:
             conn, opened_at = self._take() or await self._connect()
@@ -97,7 +116,7 @@ class ReadPool:
             self._turns.release()
             raise
         try:
-            value = await conn.fetchval(sql, *params, timeout=timeout_s)
+            value = await method(conn, sql, *params, timeout=timeout_s)
         except asyncpg.PostgresError:
             self._give_back(conn, opened_at)  # the server refused the statement, not the link
             raise
@@ -125,6 +144,12 @@ class ReadPool:
             conn = await asyncpg.connect(self._dsn, **self._options)
         except BaseException:
             self._open -= 1
+            raise
+        try:
+            await set_codecs(conn)  # a row reads as on the engine's connections
+        except BaseException:
+            self._open -= 1
+            conn.terminate()
             raise
         return conn, time.monotonic()
 

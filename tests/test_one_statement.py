@@ -1,6 +1,7 @@
-"""createTask alone in its operation, with a payload at hand, runs without a transaction: the
-checks, then the one statement that numbers and writes the task, each committing on its own
-(no BEGIN, SAVEPOINT or COMMIT), so the project's counter row is locked for that statement only.
+"""createTask alone in its operation, with a payload at hand, runs without a transaction: one
+statement checks, numbers and writes the task, committing on its own (no BEGIN, SAVEPOINT or
+COMMIT), so the project's counter row is locked for that statement only. A refused create reads
+the checks afterwards, to say why.
 Seen here in what the server's pooled connections send PostgreSQL (asyncpg's query logger),
 through the app with its own pool, as users run it."""
 
@@ -64,6 +65,15 @@ async def served_app(url: str, **settings: Any) -> AsyncIterator[tuple[Any, Api,
         def statement(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
             sent.queries.append(sql.strip())
 
+        database = app.state.database
+        fetch = database.fetch
+
+        async def fetched(sql: str, *params: Any) -> Any:  # a statement committing on its own
+            sent.queries.append(sql.strip())
+            return await fetch(sql, *params)
+
+        database.fetch = fetched
+
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             yield app, Api(http), sent
@@ -102,7 +112,7 @@ async def test_create_task_alone_runs_without_a_transaction(served: tuple[Api, S
     assert made["createTask"]["task"]["identifier"] == "ONE-1"
     queries = sent.reset()
     assert _transaction_control(queries) == [], queries
-    assert len(queries) == 2, queries  # the checks, the write
+    assert len(queries) == 1 and queries[0].startswith("WITH counter"), queries
 
 
 async def test_with_a_payload_to_read_or_two_fields_it_is_one_transaction(
@@ -183,18 +193,17 @@ async def test_refused_creates_write_nothing_and_concurrent_ones_number_without_
         ("UPDATE labels SET deleted_at = now() WHERE id = $1", 3, "NOT_FOUND"),
     ],
 )
-async def test_a_check_that_changes_before_the_write_refuses_the_create(
+async def test_a_check_that_fails_refuses_the_one_statement(
     served: tuple[Api, Sent],
     fresh_database_url: str,
-    monkeypatch: pytest.MonkeyPatch,
     change: str,
     which: int,
     code: str,
 ) -> None:
-    """Between the checks and the write another request archives the project, demotes the
-    creator, removes the assignee or deletes a label: the write takes no number and writes
-    nothing, and the create answers the userError the checks now give."""
-    api, _ = served
+    """The project archived, the creator demoted, the assignee removed or a label deleted: the
+    write takes no number and writes nothing, and the checks read after it give the userError,
+    still without a transaction."""
+    api, sent = served
     owner, proj, labels = await _world(api)
     ws_id = (await api.ok(WORKSPACE_OF, {"id": proj["id"]}, owner.token))["node"]["workspace"]["id"]
     creator = await api.register("creator")
@@ -202,38 +211,69 @@ async def test_a_check_that_changes_before_the_write_refuses_the_create(
     await api.add(owner, ws_id, creator, "MEMBER")
     await api.add(owner, ws_id, assignee, "MEMBER")
     ids = [from_global_id(g)[1] for g in (proj["id"], creator.id, assignee.id, labels[0])]  # type: ignore[index]
-    original = TaskRepository.creation_checks
-    changed: list[bool] = []
-
-    async def checks_then_change(self: TaskRepository, *args: Any) -> Any:
-        found = await original(self, *args)
-        if not changed:  # once: the checks read again afterwards see the change
-            changed.append(True)
-            conn = await asyncpg.connect(asyncpg_dsn(fresh_database_url))
-            try:
-                await conn.execute(change, ids[which])
-            finally:
-                await conn.close()
-        return found
-
-    monkeypatch.setattr(TaskRepository, "creation_checks", checks_then_change)
+    await api.ok("{ viewer { id } }", {}, creator.token)  # their rate-limit reservation
+    await _admin(fresh_database_url, change, ids[which])
     given = {
         "projectId": proj["id"],
         "title": "t",
         "assigneeId": assignee.id,
         "labelIds": labels[:1],
     }
+    sent.reset()
     answer = (await api.post(LEAN, {"input": given}, creator.token))["data"]["createTask"]
-    assert changed and answer["task"] is None
+    assert answer["task"] is None
     assert [e["code"] for e in answer["userErrors"]] == [code]
-    conn = await asyncpg.connect(asyncpg_dsn(fresh_database_url))
+    queries = sent.reset()
+    assert _transaction_control(queries) == [], queries
+    assert len(queries) == 2 and queries[0].startswith("WITH counter"), queries
+    assert await _written(fresh_database_url, ids[0]) == 0
+
+
+async def test_checks_that_hold_again_after_a_refused_write_answer_a_conflict(
+    served: tuple[Api, Sent], fresh_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write is refused (the project archived), and by the time the checks are read the
+    project is unarchived: nothing was written, and the answer says the project changed."""
+    api, _ = served
+    owner, proj, _ = await _world(api)
+    project_id = from_global_id(proj["id"])[1]
+    await _admin(
+        fresh_database_url, "UPDATE projects SET archived_at = now() WHERE id = $1", project_id
+    )
+    original = TaskRepository.creation_checks
+
+    async def unarchived_first(self: TaskRepository, *args: Any) -> Any:
+        await _admin(
+            fresh_database_url, "UPDATE projects SET archived_at = NULL WHERE id = $1", project_id
+        )
+        return await original(self, *args)
+
+    monkeypatch.setattr(TaskRepository, "creation_checks", unarchived_first)
+    given = {"projectId": proj["id"], "title": "t"}
+    answer = (await api.post(LEAN, {"input": given}, owner.token))["data"]["createTask"]
+    assert answer["task"] is None
+    assert [e["code"] for e in answer["userErrors"]] == ["CONFLICT"]
+    assert await _written(fresh_database_url, project_id) == 0
+
+
+async def _admin(url: str, sql: str, *args: Any) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        written = await conn.fetchval(
+        await conn.execute(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def _written(url: str, project_id: Any) -> int:
+    """Tasks, task labels, create audit rows and the project's counter: 0 when nothing was."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        written: int = await conn.fetchval(
             "SELECT (SELECT count(*) FROM tasks) + (SELECT count(*) FROM task_labels)"
             " + (SELECT count(*) FROM audit_events WHERE action = 'task.create')"
             " + (SELECT task_counter FROM projects WHERE id = $1)",
-            ids[0],
+            project_id,
         )
     finally:
         await conn.close()
-    assert written == 0
+    return written

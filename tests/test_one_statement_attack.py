@@ -296,13 +296,13 @@ async def test_a_write_cut_short_leaves_nothing_and_takes_no_number(
         # Taken without a transaction (the deadline is 2.5 s away, the limit 1 s), the write
         # starts at 1.8 s: the deadline passes while it waits, its statement timeout stops it.
         settings = {"request_timeout_s": 2.5, "statement_timeout_ms": 1000}
-        checks = TaskRepository.creation_checks
+        create = TaskRepository.create
 
-        async def slow_checks(self: Any, *args: Any) -> Any:
+        async def late_create(self: Any, *args: Any, **kwargs: Any) -> Any:
             await asyncio.sleep(1.8)
-            return await checks(self, *args)
+            return await create(self, *args, **kwargs)
 
-        monkeypatch.setattr(TaskRepository, "creation_checks", slow_checks)
+        monkeypatch.setattr(TaskRepository, "create", late_create)
     variables = {"input": {"projectId": proj["id"], "title": "cut", "labelIds": labels}}
     body = orjson.dumps({"query": LEAN, "variables": variables})
     async with served_app(fresh_database_url, **settings) as (app, api, sent):

@@ -19,7 +19,7 @@ from db.repositories import (
     TaskRepository,
     UserRepository,
 )
-from db.repositories.tasks import TASK_ORDERS, ChecksChanged
+from db.repositories.tasks import TASK_ORDERS, CreateRefused
 from db.session import DbSession
 
 
@@ -142,8 +142,11 @@ async def test_page_size_limits(db: DbSession, args: PageArgs) -> None:
 async def test_task_numbers_are_allocated_in_order(db: DbSession) -> None:
     project = await make_project(db)
     repo = TaskRepository(db)
-    tasks = [await repo.create(project, {"title": f"t{i}"}) for i in range(3)]
+    made = [await repo.create(project.id, {"title": f"t{i}"}) for i in range(3)]
+    tasks = [task for task, _ in made]
     assert [t.number for t in tasks] == [1, 2, 3]
+    assert {key for _, key in made} == {project.key}
+    assert {(t.workspace_id, t.project_id) for t in tasks} == {(project.workspace_id, project.id)}
     assert all(t.version == 1 and t.created_at is not None for t in tasks)
     counter = await db.scalar(select(Project.task_counter).where(Project.id == project.id))
     assert counter == 3
@@ -155,11 +158,11 @@ async def test_a_create_whose_checks_fail_writes_nothing_and_leaves_the_number(
     project = await make_project(db)
     repo = TaskRepository(db)
     savepoint = await db.session.begin_nested()
-    with pytest.raises(ChecksChanged):
-        await repo.create(project, {"title": "t", "assignee_id": uuid7()})  # no such member
+    with pytest.raises(CreateRefused):
+        await repo.create(project.id, {"title": "t", "assignee_id": uuid7()})  # no such member
     await savepoint.rollback()
     # The transaction goes on, and the number the failed create took is given back.
-    assert (await repo.create(project, {"title": "t"})).number == 1
+    assert (await repo.create(project.id, {"title": "t"}))[0].number == 1
 
 
 async def test_a_task_is_created_with_its_labels_in_one_statement(db: DbSession) -> None:
@@ -168,21 +171,21 @@ async def test_a_task_is_created_with_its_labels_in_one_statement(db: DbSession)
     await LabelRepository(db).add_all(labels)
     repo = TaskRepository(db)
     ids = [labels[1].id, labels[0].id, labels[1].id]  # repeats are one label
-    task = await repo.create(project, {"title": "t"}, ids)
+    task, _ = await repo.create(project.id, {"title": "t"}, ids)
     (found,) = await repo.labels_of([task.id])
     assert [label.name for label in found] == ["a", "b"]
     savepoint = await db.session.begin_nested()
-    with pytest.raises(ChecksChanged):
-        await repo.create(project, {"title": "t"}, [uuid7()])  # no such label
+    with pytest.raises(CreateRefused):
+        await repo.create(project.id, {"title": "t"}, [uuid7()])  # no such label
     await savepoint.rollback()
-    assert (await repo.create(project, {"title": "t"})).number == 2
+    assert (await repo.create(project.id, {"title": "t"}))[0].number == 2
 
 
 async def test_creating_a_task_in_a_missing_project_writes_nothing(db: DbSession) -> None:
     project = await make_project(db)
     await db.execute(delete(Project).where(Project.id == project.id))
-    with pytest.raises(ChecksChanged):
-        await TaskRepository(db).create(project, {"title": "t"})
+    with pytest.raises(CreateRefused):
+        await TaskRepository(db).create(project.id, {"title": "t"})
 
 
 async def test_soft_delete_and_restore(db: DbSession) -> None:

@@ -79,7 +79,9 @@ async def _writer(
                     if not ids:
                         op = "create"
                     if op == "create":
-                        await repo.create(project, {"title": "t", "status": rng.choice(statuses)})
+                        await repo.create(
+                            project.id, {"title": "t", "status": rng.choice(statuses)}
+                        )
                     elif op == "bulk":  # many tasks, several statuses, one statement
                         await db.execute(
                             update(Task)
@@ -132,12 +134,14 @@ async def test_a_rolled_back_write_leaves_the_counters(fresh_database_url: str) 
     try:
         [project] = await _projects(maker, 1)
         async with maker() as s, s.begin():
-            await TaskRepository(DbSession(s)).create(project, {"title": "kept"})
+            await TaskRepository(DbSession(s)).create(project.id, {"title": "kept"})
         before = await _fetch(fresh_database_url, "SELECT * FROM project_task_counts")
         with pytest.raises(_RollBack):
             async with maker() as s, s.begin():
                 repo = TaskRepository(DbSession(s))
-                made = await repo.create(project, {"title": "gone", "status": TaskStatus.DONE})
+                made, _ = await repo.create(
+                    project.id, {"title": "gone", "status": TaskStatus.DONE}
+                )
                 made.status = TaskStatus.CANCELED
                 await repo.flush(made)
                 raise _RollBack
@@ -156,7 +160,7 @@ async def test_deleting_a_project_or_workspace_drops_its_counters(
         first, second = await _projects(maker, 2)
         async with maker() as s, s.begin():
             for p in (first, second):
-                await TaskRepository(DbSession(s)).create(p, {"title": "t"})
+                await TaskRepository(DbSession(s)).create(p.id, {"title": "t"})
         async with maker() as s, s.begin():
             await s.execute(delete(Project).where(Project.id == first.id))
         assert await _fetch(fresh_database_url, DRIFT) == []

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Insert,
     Select,
     Table,
+    Text,
     Uuid,
     any_,
     bindparam,
@@ -100,10 +101,11 @@ class CreationChecks:
     live_label_ids: frozenset[uuid.UUID]  # of those asked for: live labels of that workspace
 
 
-class ChecksChanged(Conflict):
-    """TaskRepository.create wrote nothing: what the checks had found changed before the write
-    (the project archived, the creator's role, the assignee's membership or a label meanwhile).
-    The caller reads the checks again to say which."""
+class CreateRefused(Conflict):
+    """TaskRepository.create wrote nothing: a check did not hold as it locked the project's
+    counter (no such project for the creator, their role, the project archived, the assignee's
+    membership or a label). The caller reads creation_checks to say which; this Conflict is
+    what is left when they all hold again by then."""
 
 
 @dataclass(frozen=True)
@@ -179,38 +181,45 @@ def _creation(
     columns: tuple[str, ...], audit_columns: tuple[str, ...], labels: bool, notify: bool
 ) -> Insert:
     """TaskRepository.create's statement for one shape, with bound parameters new_<column> for
-    the task's columns, audit_<column> for the audit row's, label_ids, notify_channel and
-    notify_payload."""
+    the task's columns, audit_<column> for the audit row's, project_id, viewer, label_ids,
+    notify_channel and notify_payload. The project's workspace and key come from the counter's
+    row: the statement needs nothing read before it."""
     table = _TASKS
     assignee = bindparam("new_assignee_id", type_=Uuid())
     live = bindparam("live_label_ids", type_=ARRAY(Uuid()))
     writers = bindparam("writer_roles", type_=ARRAY(Membership.role.type))
     creator = bindparam("new_created_by_id", type_=Uuid())
-    still = [  # the checks, again, as the counter row is locked
+    still = [  # every check, as the counter row is locked
         Project.archived_at.is_(None),
         or_(assignee.is_(None), _member(assignee)),
         _live_labels(live, func.count()).scalar_subquery() == func.cardinality(live),
         # The creator's role, held until the write commits (in a transaction or alone, where
-        # the statement is the whole transaction and a lock in the checks would end with them).
+        # the statement is the whole transaction and a lock in a statement before it would end
+        # with that statement). It is the tenant boundary too: a writer is a member.
         or_(writers.is_(None), _member(creator, writers, hold=True)),
     ]
     counter = (
         update(_PROJECTS)
-        .where(Project.id == bindparam("counter_project_id", type_=Uuid()), *still)
+        .where(Project.id == bindparam("project_id", type_=Uuid()), *still)
         # A new task is not a change to the project: its updatedAt (and version) stay.
         .values(task_counter=Project.task_counter + 1, updated_at=Project.updated_at)
-        .returning(Project.task_counter)
+        .returning(Project.id, Project.workspace_id, Project.key, Project.task_counter)
         .cte("counter")
     )
     row = select(*(bindparam(f"new_{k}", type_=table.c[k].type) for k in columns))
-    returning: list[Any] = list(table.c)
-    if notify:  # with the task row: one per task
-        returning.append(func.pg_notify(bindparam("notify_channel"), bindparam("notify_payload")))
+    returning: list[Any] = [*table.c, select(counter.c.key).scalar_subquery().label("project_key")]
+    if notify:  # with the task row: one per task; its workspace is the task's
+        announced = func.jsonb_set(
+            bindparam("notify_payload", type_=Text).cast(JSONB),
+            literal_column("'{workspace}'::text[]"),
+            func.to_jsonb(table.c.workspace_id.cast(Text)),
+        )
+        returning.append(func.pg_notify(bindparam("notify_channel"), announced.cast(Text)))
     stmt = (
         insert(table)
         .from_select(
-            [*columns, "number"],
-            row.add_columns(counter.c.task_counter),
+            [*columns, "project_id", "workspace_id", "number"],
+            row.add_columns(counter.c.id, counter.c.workspace_id, counter.c.task_counter),
             include_defaults=False,  # _TASK_DEFAULTS are among the columns
         )
         .returning(*returning)
@@ -221,7 +230,10 @@ def _creation(
             "number", func.jsonb_build_array(null(), counter.c.task_counter)
         )
         changes = bindparam("audit_changes", type_=JSONB).op("||", return_type=JSONB)(number)
-        values = {k: bindparam(f"audit_{k}", type_=audit_table.c[k].type) for k in audit_columns}
+        values: dict[str, Any] = {
+            k: bindparam(f"audit_{k}", type_=audit_table.c[k].type) for k in audit_columns
+        }
+        values["workspace_id"] = counter.c.workspace_id
         stmt = stmt.add_cte(AuditEventRepository.insert_from(counter, changes, values).cte("audit"))
     if labels:
         task_labels = insert(_TASK_LABELS).from_select(
@@ -229,7 +241,7 @@ def _creation(
             select(
                 bindparam("new_id", type_=Uuid()),
                 func.unnest(bindparam("label_ids", type_=ARRAY(Uuid()))),
-                bindparam("new_workspace_id", type_=Uuid()),
+                counter.c.workspace_id,
             ).select_from(counter),  # no project, no task: no labels either
         )
         stmt = stmt.add_cte(task_labels.cte("labels"))
@@ -348,26 +360,29 @@ class TaskRepository(Repository[Task]):
             "assignee_id": assignee_id,
             "label_ids": list(label_ids),
         }
-        rows = (await self.db.execute_core(_creation_checks(), params)).all()
+        rows = await self.db.run(_creation_checks(), params)
         if not rows:
             return CreationChecks(None, None, False, frozenset())
         row = rows[0]
-        project = ProjectRef(row.id, row.workspace_id, row.key, row.archived_at)
-        return CreationChecks(project, row.role, bool(row.is_member), frozenset(row.live or ()))
+        project = ProjectRef(row["id"], row["workspace_id"], row["key"], row["archived_at"])
+        return CreationChecks(
+            project, row["role"], bool(row["is_member"]), frozenset(row["live"] or ())
+        )
 
     async def create(
         self,
-        project: ProjectRef | Project,
+        project_id: uuid.UUID,
         values: dict[str, Any],
         label_ids: Sequence[uuid.UUID] = (),
         *,
         audit: dict[str, Any] | None = None,
         notify: tuple[str, str] | None = None,
         writers: Sequence[Role] | None = None,
-    ) -> Task:
-        """A new task with its project's next number, its labels, and its audit row (`audit`:
-        the columns of AuditEventRepository.record; its changes get the task's number) with
-        the NOTIFY that announces it, all in one statement.
+    ) -> tuple[Task, str]:
+        """A new task in the project with its next number, its labels, and its audit row
+        (`audit`: the columns of AuditEventRepository.record but the workspace; its changes get
+        the task's number) with the NOTIFY that announces it (`notify`: channel and payload, whose
+        "workspace" the statement sets), all in one statement; the task, and its project's key.
 
         The counter's row lock serialises creates in a project until the transaction ends, so
         what follows it should be short: numbering, inserting the task, its labels and its audit
@@ -379,22 +394,16 @@ class TaskRepository(Repository[Task]):
         NOTIFY or not) with bound parameters: building and compiling it for every create cost
         more CPU than the rest of the request, while the project's counter row was locked.
 
-        It takes a number only where the checks still hold as it locks the counter row: the
-        project not archived, the assignee a member of its workspace, every label live there,
-        and with `writers`, the creator a member with one of those roles. Otherwise it writes
-        nothing and raises ChecksChanged (the checks read before it may have seen another
-        moment; an archive, which locks the same row, is seen for sure)."""
-        given = {
-            **_TASK_DEFAULTS,
-            "id": uuid7(),
-            "workspace_id": project.workspace_id,
-            "project_id": project.id,
-            **values,
-        }
+        It takes a number only where every check holds as it locks the counter row: the project
+        not archived, the assignee a member of its workspace, every label live there, and with
+        `writers`, the creator a member with one of those roles (so the project is within the
+        creator's workspaces). Otherwise it writes nothing and raises CreateRefused; the caller
+        reads `creation_checks` to say which check failed."""
+        given = {**_TASK_DEFAULTS, "id": uuid7(), **values}
         # Named apart from every column: a parameter named after a column of the UPDATE would be
         # added to its SET list.
         params: dict[str, Any] = {f"new_{k}": v for k, v in given.items()}
-        params["counter_project_id"] = project.id
+        params["project_id"] = project_id
         params.setdefault("new_assignee_id", None)  # the checks read them, given or not
         params.setdefault("new_created_by_id", None)
         params["live_label_ids"] = list(dict.fromkeys(label_ids))
@@ -402,6 +411,7 @@ class TaskRepository(Repository[Task]):
         audit_columns: tuple[str, ...] = ()
         if audit is not None:
             audit = {"id": uuid7(), **audit}
+            audit.pop("workspace_id", None)  # the project's
             params["audit_changes"] = audit.pop("changes") or {}
             audit_columns = tuple(audit)
             params.update({f"audit_{k}": v for k, v in audit.items()})
@@ -411,19 +421,19 @@ class TaskRepository(Repository[Task]):
             params["notify_channel"], params["notify_payload"] = notify
         stmt = _creation(tuple(given), audit_columns, bool(label_ids), notify is not None)
         try:
-            created = (await self.db.execute_core(stmt, params)).all()
+            created = await self.db.run(stmt, params)
         except IntegrityError as exc:  # the assignee, a label or the project went away meanwhile
             raise translate(exc, self.entity) from exc
         if not created:
-            raise ChecksChanged("the project changed while the task was being created")
-        row = created[0]._mapping
+            raise CreateRefused("the project changed while the task was being created")
+        row = created[0]
         # The session's object for the row, as if loaded: later changes to it are flushed.
         # Filled in as a load does (no __init__, no attribute events): a fifth of the cost.
         task: Task = _new_task()
         task.__dict__.update({attr: row[column] for attr, column in _TASK_ATTRS})
         make_transient_to_detached(task)
         self.db.add(task)
-        return task
+        return task, row["project_key"]
 
     async def set_labels(self, task: Task, label_ids: list[uuid.UUID]) -> None:
         await self.db.execute(delete(TaskLabel).where(TaskLabel.task_id == task.id))

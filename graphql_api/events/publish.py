@@ -16,16 +16,22 @@ CHANNEL = "task_events"
 
 
 def payload(kind: str, task: Task, actor: object) -> str:
+    """The NOTIFY's text. A task not yet written may have no workspace yet: its statement sets
+    "workspace" (TaskRepository.create)."""
     return orjson.dumps(
         {
             "kind": kind,
             "task": str(task.id),
-            "workspace": str(task.workspace_id),
+            "workspace": _text(task.workspace_id),
             "project": str(task.project_id),
-            "actor": str(actor) if actor else None,
+            "actor": _text(actor),
             "at": datetime.now(UTC).isoformat(),
         }
     ).decode()
+
+
+def _text(value: object) -> str | None:
+    return str(value) if value else None
 
 
 def notification(ctx: Context, kind: str, task: Task) -> tuple[str, str]:

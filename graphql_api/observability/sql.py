@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from graphql_api.observability.request_log import note_statement
-
-ReadScalar = Callable[[str, tuple[Any, ...]], Awaitable[Any]]
 
 
 def _before_cursor_execute(*args: Any) -> None:
@@ -24,11 +23,16 @@ def count_engine_statements(engine: AsyncEngine) -> Callable[[], None]:
     return lambda: event.remove(engine.sync_engine, "before_cursor_execute", _before_cursor_execute)
 
 
-def counted_reads(read_scalar: ReadScalar) -> ReadScalar:
-    """The fast path's single statements, which do not go through the engine."""
+Run = TypeVar("Run", bound=Callable[..., Awaitable[Any]])
 
-    async def read(sql: str, params: tuple[Any, ...]) -> Any:
+
+def counted(run: Run) -> Run:
+    """`run` (a statement as SQL text, then its parameters), counted: the single statements
+    that do not go through the engine (the fast path's reads, one-statement writes)."""
+
+    @functools.wraps(run)
+    async def counting(sql: str, *params: Any) -> Any:
         note_statement()
-        return await read_scalar(sql, params)
+        return await run(sql, *params)
 
-    return read
+    return cast(Run, counting)

@@ -52,12 +52,14 @@ def mutation(
     """The resolver keeps its own signature (`info` first, then its arguments): strawberry reads
     the arguments from it through functools.wraps.
 
-    `one_statement`: the resolver reads, then writes everything in one statement, and raises
-    its DomainErrors before that statement or from it (createTask). When that field is the
-    operation's only one and its payload is at hand (no statement reads it), the request needs
-    no transaction around the statement: it runs without BEGIN, SAVEPOINT or COMMIT, each
-    statement committing on its own (autocommit), so a row the write locks (the project's task
-    counter) is held for that statement alone, as a hand-written endpoint holds it."""
+    `one_statement`: the resolver writes everything in one statement (DbSession.run), and
+    raises its DomainErrors before that statement or from it, reading more only to explain a
+    refusal (createTask). When that field is the operation's only one and its payload is at hand
+    (no statement reads it), the request needs no transaction around the statement: it runs
+    without BEGIN, SAVEPOINT or COMMIT, committing on its own on the primary's single-statement
+    connections (Context.statements, the fast path's), so a row the write locks (the project's
+    task counter) is held for that statement alone, as a hand-written endpoint holds it, and the
+    request's session never takes a connection."""
 
     def decorate(resolve: Resolver[P]) -> Resolver[P]:
         @functools.wraps(resolve)
@@ -66,7 +68,8 @@ def mutation(
             db = ctx.db
             alone = one_statement and _alone(info, ctx)
             if alone:
-                await db.autocommit()
+                assert ctx.statements is not None  # _alone
+                db.autocommit(ctx.statements)
             else:
                 async with db.lock:
                     connection = await db.session.connection()
@@ -117,6 +120,7 @@ def _alone(info: strawberry.Info, ctx: Context) -> bool:
     return (
         len(selections) == 1
         and isinstance(selections[0], FieldNode)
+        and ctx.statements is not None
         and isinstance(ctx.db.session.bind, AsyncEngine)  # not a connection in a transaction
         and not ctx.db.session.in_transaction()
         and statement_timeout_ms(ctx) is None

@@ -15,7 +15,7 @@ from db.ids import uuid7
 from db.models import Task as TaskModel
 from db.models import TaskPriority, TaskStatus
 from db.repositories import LabelRepository, MembershipRepository, TaskRepository
-from db.repositories.tasks import ChecksChanged, ProjectRef
+from db.repositories.tasks import CreateRefused
 from graphql_api import audit, policy, validation
 from graphql_api.context import Context, commit_begins
 from graphql_api.events import publish as events
@@ -148,17 +148,31 @@ async def _live_task(ctx: Context, global_id: str) -> TaskModel:
 
 @mutation(CreateTaskPayload, one_statement=True)
 async def create_task(info: strawberry.Info, input: CreateTaskInput) -> CreateTaskPayload:
-    """Two statements: the checks (the project, the viewer's role, the assignee, the labels),
-    then the task with its number, labels, audit row and NOTIFY, written only where the checks
-    still hold. The checks fail in the order the fields are read, as each would with a
-    statement of its own."""
+    """One statement: the task with its number, labels, audit row and NOTIFY, written only
+    where every check holds (the project, the viewer's role there, the assignee, the labels).
+    When it writes nothing, or the input itself is wrong, a second statement reads the checks
+    to say why: they fail in the order the fields are read, as each would with a statement of
+    its own."""
     ctx: Context = info.context
     project_id = parse_id(input.project_id, "Project", ["input", "projectId"])
     assignee = _Parsed.of(lambda: _assignee_id(input.assignee_id))
     labels = _Parsed.of(lambda: _label_ids(input.label_ids))
     repo = TaskRepository(ctx.db, ctx.scope)
 
-    async def checked() -> tuple[ProjectRef, dict[str, Any], list[uuid.UUID]]:
+    def fields() -> tuple[dict[str, Any], list[uuid.UUID]]:
+        """The task's columns and labels from the input, or the input's first error."""
+        values: dict[str, Any] = {
+            "title": _title(input.title),
+            "description": description(input.description, ["input", "description"]),
+            "status": input.status or TaskStatus.TODO,
+            "priority": input.priority or TaskPriority.NONE,
+            "assignee_id": assignee.get(),
+            "due_at": input.due_at,
+        }
+        return values, labels.get()
+
+    async def refusal() -> None:
+        """Raises the first reason the create is refused, in the fields' order."""
         checks = await repo.creation_checks(project_id, assignee.value, labels.value or [])
         project = checks.project
         if project is None:
@@ -168,51 +182,42 @@ async def create_task(info: strawberry.Info, input: CreateTaskInput) -> CreateTa
             raise Conflict(
                 "the project is archived; unarchive it first", field=["input", "projectId"]
             )
-        values: dict[str, Any] = {
-            "title": _title(input.title),
-            "description": description(input.description, ["input", "description"]),
-            "status": input.status or TaskStatus.TODO,
-            "priority": input.priority or TaskPriority.NONE,
-            "assignee_id": assignee.get(),
-            "due_at": input.due_at,
-        }
+        values, label_ids = fields()
         if values["assignee_id"] is not None and not checks.assignee_is_member:
             raise _not_a_member()
-        label_ids = labels.get()
         if not checks.live_label_ids.issuperset(label_ids):
             raise _no_such_label()
-        return project, values, label_ids
 
-    project, values, label_ids = await checked()
+    try:
+        values, label_ids = fields()
+    except DomainError:
+        await refusal()  # a check on the project comes first
+        raise
     task_id = uuid7()
     changes = created(values)  # and the number, which the statement draws
     if label_ids:
         changes["labelIds"] = [None, _label_gids(label_ids)]
-    # What the NOTIFY says of the task, before it exists: its ids.
-    announced = TaskModel(id=task_id, workspace_id=project.workspace_id, project_id=project.id)
+    # What the NOTIFY says of the task, before it exists: its ids (the workspace is the
+    # project's, which the statement sets).
+    announced = TaskModel(id=task_id, project_id=project_id)
     if ctx.db.autocommitting:
         commit_begins()  # the write commits as it runs: the deadline no longer cuts it
     try:
-        task = await repo.create(
-            project,
+        task, key = await repo.create(
+            project_id,
             {**values, "id": task_id, "created_by_id": ctx.viewer_id},
             label_ids,
             audit=audit.row(
-                ctx,
-                "task.create",
-                "Task",
-                task_id,
-                workspace_id=project.workspace_id,
-                changes=changes,
+                ctx, "task.create", "Task", task_id, workspace_id=None, changes=changes
             ),
             notify=events.notification(ctx, "CREATED", announced),
             writers=policy.roles_allowed(policy.Action.WRITE_TASKS),
         )
-    except ChecksChanged:
-        await checked()  # which check fails now, as it would have first
-        raise
+    except CreateRefused:
+        await refusal()
+        raise  # every check holds again by now
     made = Task.from_model(task)
-    made._project_key = project.key  # keys never change: the identifier is at hand
+    made._project_key = key  # keys never change: the identifier is at hand
     return CreateTaskPayload(task=made)
 
 
