@@ -50,7 +50,7 @@ JSON_TYPES = ("application/json", "application/graphql-response+json")
 # The request's id: the client's X-Request-ID when it is a sane one (a load balancer's or a
 # tracing proxy's), else made here. It names the request in every error, log line and audit row.
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
-_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # audit_events.request_id holds 128
 
 
 def request_id_for(scope: Scope) -> str:

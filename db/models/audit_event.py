@@ -32,5 +32,5 @@ class AuditEvent(IdMixin, Base):
     entity_id: Mapped[uuid.UUID]
     action: Mapped[str] = mapped_column(String(50))
     changes: Mapped[dict[str, Any] | None] = mapped_column(JSONB, default=None)
-    request_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    request_id: Mapped[str | None] = mapped_column(String(128), default=None)  # http_front
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
