@@ -241,9 +241,9 @@ async def sql_statements(url: str, ops: dict[str, dict[str, Any]], token: str) -
             seen.append(sql)
             return await read_scalar(sql, params)
 
-        async def counted_fetch(sql: str, *params: Any) -> Any:
+        async def counted_fetch(sql: str, *params: Any, **options: Any) -> Any:
             seen.append(sql)
-            return await fetch(sql, *params)
+            return await fetch(sql, *params, **options)
 
         database.read_scalar, database.fetch = counted_read, counted_fetch
         transport = httpx.ASGITransport(app=app)

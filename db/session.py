@@ -7,7 +7,7 @@ once: every repository call goes through this lock.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -20,9 +20,12 @@ from db.compiled import compiled
 
 
 class Statements(Protocol):
-    """Connections that run single statements, each committing on its own."""
+    """Connections that run single statements, each committing on its own; `sending` is called
+    with a connection in hand, as the statement is sent."""
 
-    async def fetch(self, sql: str, *params: Any) -> list[Any]: ...
+    async def fetch(
+        self, sql: str, *params: Any, sending: Callable[[], None] | None = None
+    ) -> list[Any]: ...
 
 
 class OperationEnded(RuntimeError):
@@ -33,6 +36,7 @@ class OperationEnded(RuntimeError):
 class DbSession:
     ended = False  # set by ending(), for this instance
     statements: Statements | None = None  # set by autocommit()
+    committing: Callable[[], None] | None = None  # set by autocommit()
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -66,26 +70,33 @@ class DbSession:
         async with self._turn():
             return await self.session.scalar(statement, params)
 
-    def autocommit(self, connections: Statements) -> None:
+    def autocommit(self, connections: Statements, committing: Callable[[], None]) -> None:
         """From here on the statements of `run` commit each on its own (no BEGIN, no COMMIT), on
         `connections`: only for an operation whose writes are one statement, before the session
-        has begun anything."""
-        self.statements = connections
+        has begun anything. `committing` is called as a write is sent (from then on it may
+        commit whatever happens to the request)."""
+        self.statements, self.committing = connections, committing
 
     @property
     def autocommitting(self) -> bool:
         return self.statements is not None
 
-    async def run(self, statement: Executable, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def run(
+        self, statement: Executable, params: dict[str, Any], *, writes: bool = False
+    ) -> list[dict[str, Any]]:
         """The rows of a Core statement built once with bound parameters (db/compiled.py), as
         SQL text: on a connection of `autocommit`'s, committing on its own, or on the session's
-        connection, in its transaction, after writing what is pending."""
+        connection, in its transaction, after writing what is pending. `writes`: it changes
+        data (autocommit's `committing` is called as it is sent)."""
         dialect = self.session.get_bind().dialect
         query = compiled(statement, dialect)
         args = query.args(params)
         if self.statements is not None:
+            sending = self.committing if writes else None
             try:
-                records: Sequence[Sequence[Any]] = await self.statements.fetch(query.sql, *args)
+                records: Sequence[Sequence[Any]] = await self.statements.fetch(
+                    query.sql, *args, sending=sending
+                )
             except asyncpg.IntegrityConstraintViolationError as exc:  # as SQLAlchemy raises it
                 raise IntegrityError(query.sql, args, exc) from exc
         else:

@@ -221,7 +221,7 @@ class GraphQLApp(GraphQL[Context, None]):
             if replicas is None
             else replicas.reader(viewer_id, read_after(request)),
             replicas=replicas,
-            statements=self.database if self.database.read_pool is not None else None,
+            statements=self.database if self.database.write_pool is not None else None,
             limiter=self.limiter(),
             deadline=time.monotonic() + self.settings.request_timeout_s,
             hub=self.hub,

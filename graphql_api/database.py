@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -19,7 +20,7 @@ from db.engine import (
 )
 from db.migrations import head_revision, upgrade
 from db.urls import asyncpg_dsn
-from graphql_api.pools import ReadPool, engine_for, read_pool_for
+from graphql_api.pools import StatementPool, engine_for, statement_pool_for
 from graphql_api.replicas import Replicas
 from graphql_api.settings import Settings
 
@@ -44,7 +45,10 @@ class Database:
         self.embedded: EmbeddedPostgres | None = None
         self.engine: AsyncEngine | None = None
         self.url: str | None = None  # where it is, once open (the embedded server's too)
-        self.read_pool: ReadPool | None = None
+        self.read_pool: StatementPool | None = None
+        # Writes that are one statement alone in their operation (createTask), committing on
+        # their own: apart from the reads, which a write waiting on a row lock must not hold up.
+        self.write_pool: StatementPool | None = None
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
         # Behind PgBouncer the fast path's single reads carry their timeout themselves (asyncpg
         # cancels a statement past it); directly, the connection's statement_timeout does it.
@@ -67,7 +71,10 @@ class Database:
             set_local_statement_timeout(self.sessionmaker, s.statement_timeout_ms)
             if s.statement_timeout_ms > 0:
                 self.read_timeout_s = s.statement_timeout_ms / 1000
-        self.read_pool = read_pool_for(url, s, "graphql-api-read", s.pgbouncer)
+        self.read_pool = statement_pool_for(url, s, "graphql-api-read", s.pgbouncer)
+        self.write_pool = statement_pool_for(
+            url, s, "graphql-api-write", s.pgbouncer, size=s.pool_size
+        )
         if s.database_read_urls:
             self.replicas = Replicas(s, url, self.read_scalar)
             await self.replicas.open()
@@ -84,11 +91,15 @@ class Database:
                 raise
             return await self.read_pool.fetchval(sql, *params, timeout_s=timeout)
 
-    async def fetch(self, sql: str, *params: Any) -> list[Any]:
-        """The rows of one statement on the primary, committing on its own (a write too). Not
-        run again when its connection fails: it may have committed."""
-        assert self.read_pool is not None, "database not opened"
-        return await self.read_pool.fetch(sql, *params, timeout_s=self.read_timeout_s)
+    async def fetch(
+        self, sql: str, *params: Any, sending: Callable[[], None] | None = None
+    ) -> list[Any]:
+        """The rows of one write statement on the primary, committing on its own. Not run again
+        when its connection fails: it may have committed. `sending`: StatementPool.fetch. The
+        connection's statement_timeout bounds it, not a timeout of asyncpg's, whose cancel could
+        arrive after the commit (so never behind PgBouncer: resolvers/mutation._alone)."""
+        assert self.write_pool is not None, "database not opened"
+        return await self.write_pool.fetch(sql, *params, sending=sending)
 
     async def close(self) -> None:
         if self.replicas is not None:
@@ -97,9 +108,10 @@ class Database:
         if self.engine is not None:
             await self.engine.dispose()
             self.engine = None
-        if self.read_pool is not None:
-            await self.read_pool.close()
-            self.read_pool = None
+        for pool in (self.read_pool, self.write_pool):
+            if pool is not None:
+                await pool.close()
+        self.read_pool = self.write_pool = None
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
             self.embedded = None

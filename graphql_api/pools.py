@@ -1,14 +1,15 @@
-"""A database's two pools, as the settings size them: the engine (sessions for the resolvers
-and mutations) and the asyncpg connections of single statements that commit on their own
-(ReadPool): the fast path's reads, and on the primary a mutation that is one statement alone in
-its operation. The primary's (database.py) and each read replica's (replicas.py) are made here,
-alike."""
+"""A database's pools, as the settings size them: the engine (sessions for the resolvers and
+mutations) and pools of asyncpg connections for single statements that commit on their own
+(StatementPool): the fast path's reads, and on the primary, apart, a mutation that is one
+statement alone in its operation. The primary's (database.py) and each read replica's
+(replicas.py) are made here, alike."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -38,21 +39,27 @@ def engine_for(
     )
 
 
-def read_pool_for(
-    url: str, s: Settings, application_name: str, pgbouncer: bool = False, **options: Any
-) -> ReadPool:
-    """Single read statements (the fast path) go straight to asyncpg on connections of their
-    own: no BEGIN/ROLLBACK around them, no ping (a dead connection is retried instead), and none
-    of the ORM's per-statement machinery."""
+def statement_pool_for(
+    url: str,
+    s: Settings,
+    application_name: str,
+    pgbouncer: bool = False,
+    size: int | None = None,
+    **options: Any,
+) -> StatementPool:
+    """Single statements (the fast path's reads; createTask's write) go straight to asyncpg on
+    connections of their own: no BEGIN/ROLLBACK around them, no ping (a dead connection is
+    retried instead, for reads), and none of the ORM's per-statement machinery. `size`:
+    DB_READ_POOL_SIZE unless given."""
     if pgbouncer:  # README, PgBouncer
         options["statement_cache_size"] = PGBOUNCER_CONNECT_ARGS["statement_cache_size"]
     options["server_settings"] = server_settings(
         s.statement_timeout_ms, application_name, pgbouncer
     )
-    return ReadPool(asyncpg_dsn(url), s.read_pool_size, s.pool_recycle, options)
+    return StatementPool(asyncpg_dsn(url), size or s.read_pool_size, s.pool_recycle, options)
 
 
-class ReadPool:
+class StatementPool:
     """`size` connections that each run one statement at a time, opened when first needed, each
     statement committing on its own (the fast path's reads; on the primary, a one-statement
     write too: resolvers/mutation.py).
@@ -98,16 +105,27 @@ class ReadPool:
         return await self._run(asyncpg.Connection.fetchval, sql, params, timeout_s)
 
     async def fetch(
-        self, sql: str, *params: Any, timeout_s: float | None = None
+        self,
+        sql: str,
+        *params: Any,
+        timeout_s: float | None = None,
+        sending: Callable[[], None] | None = None,
     ) -> list[asyncpg.Record]:
-        """The rows of `sql`, a statement that commits on its own (a write too)."""
+        """The rows of `sql`, a statement that commits on its own (a write too). `sending` is
+        called with a connection in hand, as the statement is sent: waiting for a connection is
+        over by then."""
         rows: list[asyncpg.Record] = await self._run(
-            asyncpg.Connection.fetch, sql, params, timeout_s
+            asyncpg.Connection.fetch, sql, params, timeout_s, sending
         )
         return rows
 
     async def _run(
-        self, method: Any, sql: str, params: tuple[Any, ...], timeout_s: float | None
+        self,
+        method: Any,
+        sql: str,
+        params: tuple[Any, ...],
+        timeout_s: float | None,
+        sending: Callable[[], None] | None = None,
     ) -> Any:
         await self._turns.acquire()
         try:
@@ -115,6 +133,8 @@ class ReadPool:
         except BaseException:
             self._turns.release()
             raise
+        if sending is not None:
+            sending()
         try:
             value = await method(conn, sql, *params, timeout=timeout_s)
         except asyncpg.PostgresError:

@@ -34,7 +34,7 @@ from db.engine import create_sessionmaker
 from db.session import DbSession
 from db.urls import asyncpg_dsn, redacted
 from graphql_api.failures import is_unavailable
-from graphql_api.pools import ReadPool, engine_for, read_pool_for
+from graphql_api.pools import StatementPool, engine_for, statement_pool_for
 from graphql_api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class Replica:
         self.url = url
         self.name = redacted(url)
         self.settings = settings
-        self.read_pool: ReadPool | None = None
+        self.read_pool: StatementPool | None = None
         self.engine: AsyncEngine | None = None
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self.monitor: asyncpg.Connection | None = None
@@ -75,7 +75,7 @@ class Replica:
         s = self.settings
         self.engine = engine_for(self.url, s, SESSION_APPLICATION_NAME)
         self.sessionmaker = create_sessionmaker(self.engine)
-        self.read_pool = read_pool_for(
+        self.read_pool = statement_pool_for(
             self.url, s, READ_APPLICATION_NAME, timeout=CONNECT_TIMEOUT_S
         )
 

@@ -107,7 +107,7 @@ async def test_metrics_add_up_across_two_workers_and_need_the_token(
         pools = {
             labels["pool"] for labels, _ in samples(text, "graphql_db_pool_connections_in_use")
         }
-        assert pools == {"engine", "read"}
+        assert pools == {"engine", "read", "write"}
         for name in (
             "graphql_websocket_connections",
             "graphql_subscribers",

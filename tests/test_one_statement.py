@@ -68,9 +68,9 @@ async def served_app(url: str, **settings: Any) -> AsyncIterator[tuple[Any, Api,
         database = app.state.database
         fetch = database.fetch
 
-        async def fetched(sql: str, *params: Any) -> Any:  # a statement committing on its own
+        async def fetched(sql: str, *params: Any, **options: Any) -> Any:  # committing alone
             sent.queries.append(sql.strip())
-            return await fetch(sql, *params)
+            return await fetch(sql, *params, **options)
 
         database.fetch = fetched
 

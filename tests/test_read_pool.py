@@ -1,4 +1,4 @@
-"""The fast path's connections (graphql_api.pools.ReadPool) against a real PostgreSQL, seen from
+"""The fast path's connections (graphql_api.pools.StatementPool) against a real PostgreSQL, seen from
 pg_stat_activity: how many there are, which backend ran a read, and that a statement cancelled
 in the middle stops in PostgreSQL too, not only in Python."""
 
@@ -17,7 +17,7 @@ import pytest
 from db.urls import asyncpg_dsn
 from graphql_api.database import Database
 from graphql_api.failures import UNAVAILABLE, classify
-from graphql_api.pools import ReadPool, read_pool_for
+from graphql_api.pools import StatementPool, statement_pool_for
 from tests.conftest import make_settings
 
 PID = "SELECT pg_backend_pid()"
@@ -25,10 +25,10 @@ SLEEP = "SELECT pg_backend_pid() FROM pg_sleep(60)"  # never finishes within a t
 
 
 @asynccontextmanager
-async def read_pool(url: str, **settings: Any) -> AsyncIterator[tuple[ReadPool, str]]:
+async def read_pool(url: str, **settings: Any) -> AsyncIterator[tuple[StatementPool, str]]:
     """A pool of its own application name (so pg_stat_activity tells its backends apart)."""
     name = f"test-read-{uuid.uuid4().hex[:8]}"
-    pool = read_pool_for(url, make_settings(database_url=url, **settings), name)
+    pool = statement_pool_for(url, make_settings(database_url=url, **settings), name)
     try:
         yield pool, name
     finally:

@@ -1,4 +1,4 @@
-"""An outside review of graphql_api.pools.ReadPool (the fast path's connections) against a real
+"""An outside review of graphql_api.pools.StatementPool (the fast path's connections) against a real
 PostgreSQL: cancellations at every await point, backends ended by the server, a private cluster
 stopped and started under readers, close() with reads under way, PgBouncer mode.
 
@@ -34,7 +34,7 @@ from db.urls import asyncpg_dsn
 from graphql_api import pools
 from graphql_api.database import Database
 from graphql_api.failures import classify, is_unavailable
-from graphql_api.pools import ReadPool, read_pool_for
+from graphql_api.pools import StatementPool, statement_pool_for
 from tests.conftest import make_settings
 from tests.gql import Api
 from tests.servers import serving
@@ -58,10 +58,12 @@ async def terminate(url: str, name: str) -> None:
 
 
 @asynccontextmanager
-async def read_pool(url: str, size: int, **settings: Any) -> AsyncIterator[tuple[ReadPool, str]]:
+async def read_pool(
+    url: str, size: int, **settings: Any
+) -> AsyncIterator[tuple[StatementPool, str]]:
     name = f"test-attack-{uuid.uuid4().hex[:8]}"
     config = make_settings(database_url=url, read_pool_size=size, **settings)
-    pool = read_pool_for(url, config, name, pgbouncer=config.pgbouncer)
+    pool = statement_pool_for(url, config, name, pgbouncer=config.pgbouncer)
     try:
         yield pool, name
     finally:
@@ -156,7 +158,7 @@ class CancelHoldingProxy:
 async def test_a_cancelled_read_keeps_its_slot_until_its_connection_is_gone(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """ReadPool counts a retired connection out (`_open -= 1`, pools.py:131) and gives its turn
+    """StatementPool counts a retired connection out (`_open -= 1`, pools.py:131) and gives its turn
     back (the `async with self._turns` ends, pools.py:92) the moment it decides to close it,
     while the close (which first waits for asyncpg's cancellation of the statement to reach the
     server, up to CLOSE_TIMEOUT_S) runs in the background. So each read cancelled by the
@@ -172,7 +174,7 @@ async def test_a_cancelled_read_keeps_its_slot_until_its_connection_is_gone(
     name = f"test-attack-{uuid.uuid4().hex[:8]}"
     async with CancelHoldingProxy(database_url) as proxy:
         options = {"ssl": False, "server_settings": {"application_name": name}}
-        pool = ReadPool(proxy.dsn(), 1, 1800, options)
+        pool = StatementPool(proxy.dsn(), 1, 1800, options)
         try:
             read = asyncio.create_task(pool.fetchval(SLEEP))
 
@@ -533,7 +535,7 @@ async def test_the_live_server_answers_504_and_a_websocket_error_past_its_deadli
 ) -> None:
     """A real `graphql-api serve` with REQUEST_TIMEOUT_SECONDS=1: a query whose statement waits
     on a lock (an administrator's LOCK TABLE) gets a 504 JSON with TIMEOUT and the request id
-    over HTTP, on the fast path's first (resolver) and later (cached plan, ReadPool) runs, and
+    over HTTP, on the fast path's first (resolver) and later (cached plan, StatementPool) runs, and
     an `error` message with TIMEOUT over a WebSocket; once the lock goes, the same queries
     answer and no statement is left waiting in PostgreSQL."""
     with serving(

@@ -421,7 +421,7 @@ class TaskRepository(Repository[Task]):
             params["notify_channel"], params["notify_payload"] = notify
         stmt = _creation(tuple(given), audit_columns, bool(label_ids), notify is not None)
         try:
-            created = await self.db.run(stmt, params)
+            created = await self.db.run(stmt, params, writes=True)
         except IntegrityError as exc:  # the assignee, a label or the project went away meanwhile
             raise translate(exc, self.entity) from exc
         if not created:

@@ -49,7 +49,8 @@ SQL_STATEMENTS = Histogram(
 )
 POOL_IN_USE = Gauge(
     "graphql_db_pool_connections_in_use",
-    "Connections checked out of a pool (engine: mutations and resolvers; read: fast path).",
+    "Connections checked out of a pool (engine: mutations and resolvers; read: fast path;"
+    " write: one-statement writes alone in their operation).",
     ["pool"],
     multiprocess_mode="livesum",
 )
@@ -154,10 +155,11 @@ class PoolWatch:
         if callable(checkedout):
             POOL_IN_USE.labels("engine").set(checkedout())
             POOL_WAITING.labels("engine").set(self.engine_waiting)
-        read_pool = getattr(db, "read_pool", None)
-        if read_pool is not None:
-            POOL_IN_USE.labels("read").set(read_pool.get_size() - read_pool.get_idle_size())
-            POOL_WAITING.labels("read").set(read_pool.waiting())
+        for kind in ("read", "write"):
+            pool = getattr(db, f"{kind}_pool", None)
+            if pool is not None:
+                POOL_IN_USE.labels(kind).set(pool.get_size() - pool.get_idle_size())
+                POOL_WAITING.labels(kind).set(pool.waiting())
 
 
 def _exposition() -> bytes:

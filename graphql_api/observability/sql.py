@@ -31,8 +31,8 @@ def counted(run: Run) -> Run:
     that do not go through the engine (the fast path's reads, one-statement writes)."""
 
     @functools.wraps(run)
-    async def counting(sql: str, *params: Any) -> Any:
+    async def counting(sql: str, *params: Any, **options: Any) -> Any:
         note_statement()
-        return await run(sql, *params)
+        return await run(sql, *params, **options)
 
     return cast(Run, counting)

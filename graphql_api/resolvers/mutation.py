@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.errors import DomainError
 from db.session import DbSession
-from graphql_api.context import Context
+from graphql_api.context import Context, commit_begins
 from graphql_api.schema.describe import answered_at_hand
 from graphql_api.schema.payloads import Payload, UserError
 from graphql_api.unit_of_work import statement_timeout_ms
@@ -57,7 +57,7 @@ def mutation(
     refusal (createTask). When that field is the operation's only one and its payload is at hand
     (no statement reads it), the request needs no transaction around the statement: it runs
     without BEGIN, SAVEPOINT or COMMIT, committing on its own on the primary's single-statement
-    connections (Context.statements, the fast path's), so a row the write locks (the project's
+    connections (Context.statements: Database.write_pool), so a row the write locks (the project's
     task counter) is held for that statement alone, as a hand-written endpoint holds it, and the
     request's session never takes a connection."""
 
@@ -69,7 +69,7 @@ def mutation(
             alone = one_statement and _alone(info, ctx)
             if alone:
                 assert ctx.statements is not None  # _alone
-                db.autocommit(ctx.statements)
+                db.autocommit(ctx.statements, commit_begins)
             else:
                 async with db.lock:
                     connection = await db.session.connection()

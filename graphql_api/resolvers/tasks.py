@@ -17,7 +17,7 @@ from db.models import TaskPriority, TaskStatus
 from db.repositories import LabelRepository, MembershipRepository, TaskRepository
 from db.repositories.tasks import CreateRefused
 from graphql_api import audit, policy, validation
-from graphql_api.context import Context, commit_begins
+from graphql_api.context import Context
 from graphql_api.events import publish as events
 from graphql_api.resolvers.common import (
     apply,
@@ -200,8 +200,6 @@ async def create_task(info: strawberry.Info, input: CreateTaskInput) -> CreateTa
     # What the NOTIFY says of the task, before it exists: its ids (the workspace is the
     # project's, which the statement sets).
     announced = TaskModel(id=task_id, project_id=project_id)
-    if ctx.db.autocommitting:
-        commit_begins()  # the write commits as it runs: the deadline no longer cuts it
     try:
         task, key = await repo.create(
             project_id,
