@@ -77,10 +77,6 @@ class DbSession:
         commit whatever happens to the request)."""
         self.statements, self.committing = connections, committing
 
-    @property
-    def autocommitting(self) -> bool:
-        return self.statements is not None
-
     async def run(
         self, statement: Executable, params: dict[str, Any], *, writes: bool = False
     ) -> list[dict[str, Any]]:

@@ -97,7 +97,7 @@ class StatementPool:
         return len(self._idle)
 
     def waiting(self) -> int:
-        """Reads waiting for a turn."""
+        """Statements waiting for a turn."""
         return len(getattr(self._turns, "_waiters", None) or ())
 
     async def fetchval(self, sql: str, *params: Any, timeout_s: float | None = None) -> Any:
@@ -105,17 +105,13 @@ class StatementPool:
         return await self._run(asyncpg.Connection.fetchval, sql, params, timeout_s)
 
     async def fetch(
-        self,
-        sql: str,
-        *params: Any,
-        timeout_s: float | None = None,
-        sending: Callable[[], None] | None = None,
+        self, sql: str, *params: Any, sending: Callable[[], None] | None = None
     ) -> list[asyncpg.Record]:
-        """The rows of `sql`, a statement that commits on its own (a write too). `sending` is
-        called with a connection in hand, as the statement is sent: waiting for a connection is
-        over by then."""
+        """The rows of `sql`, a statement that commits on its own (a write too), bounded by the
+        connection's statement_timeout. `sending` is called with a connection in hand, as the
+        statement is sent: waiting for a connection is over by then."""
         rows: list[asyncpg.Record] = await self._run(
-            asyncpg.Connection.fetch, sql, params, timeout_s, sending
+            asyncpg.Connection.fetch, sql, params, None, sending
         )
         return rows
 
@@ -158,7 +154,7 @@ class StatementPool:
 
     async def _connect(self) -> tuple[asyncpg.Connection, float]:
         if self._closed:
-            raise asyncpg.InterfaceError("the read pool is closed")
+            raise asyncpg.InterfaceError("the statement pool is closed")
         self._open += 1
         try:
             conn = await asyncpg.connect(self._dsn, **self._options)
