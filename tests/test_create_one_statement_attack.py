@@ -30,12 +30,11 @@ from graphql_api.schema.relay import from_global_id, to_global_id
 from tests.conftest import asgi_websocket
 from tests.gql import Account, Api, error_codes, label, project
 from tests.test_live_updates import EVENTS
-from tests.test_one_statement import LEAN, _transaction_control, _world, served_app
+from tests.test_one_statement import LEAN, _transaction_control, _world, served_app, written
 from tests.test_one_statement_attack import (
     _post_until_gone,
     _project_locked,
     _waiting_on_a_lock,
-    _written,
 )
 
 CREATE = """mutation($input: CreateTaskInput!) { createTask(input: $input) {
@@ -133,7 +132,7 @@ async def test_a_create_queued_for_a_pool_connection_is_still_cut_by_its_deadlin
     # The deadline is 1.5 s; a statement sent before it passes ends by its 1 s timeout at most
     # (one second more for a loaded machine; queued one after another, the last took 5 s).
     assert slowest < 1.5 + 1.0 + 1.0, [round(e, 2) for e, _ in answers]
-    assert await _written(dsn) == (0, 0, 0, 0, 0)
+    assert await written(dsn) == (0, 0, 0, 0, 0)
 
 
 async def test_creates_waiting_on_one_tenants_project_do_not_starve_other_tenants_reads(
@@ -218,7 +217,7 @@ async def test_a_client_leaving_while_its_create_is_queued_for_the_pool_leaves_n
         await asyncio.sleep(0.3)
         again = await api.ok(LEAN, {"input": {"projectId": proj["id"], "title": "n"}}, owner.token)
         assert again["createTask"]["task"]["number"] == 2
-    assert await _written(dsn) == (2, 2, 0, 2, 2)
+    assert await written(dsn) == (2, 2, 0, 2, 2)
 
 
 # --- tenant isolation, roles, error order ---------------------------------------------------
@@ -278,7 +277,7 @@ async def test_a_foreign_project_is_not_found_and_the_attempt_leaves_no_trace(
         await listener.close()
     assert heard == []
     assert await _counter(dsn, target["id"]) == 0
-    assert await _written(dsn) == (0, 0, 0, 0, 0)
+    assert await written(dsn) == (0, 0, 0, 0, 0)
 
 
 async def test_a_viewer_is_forbidden_first_and_a_member_meets_the_projects_checks_first(
@@ -314,7 +313,7 @@ async def test_a_viewer_is_forbidden_first_and_a_member_meets_the_projects_check
         await asyncio.sleep(0.3)
         await listener.close()
     assert heard == []
-    assert await _written(dsn) == (0, 0, 0, 0, 0)
+    assert await written(dsn) == (0, 0, 0, 0, 0)
 
 
 # --- the NOTIFY ------------------------------------------------------------------------------
@@ -456,7 +455,7 @@ async def test_concurrent_creates_on_a_small_pool_number_without_gaps(
     }
     assert len(heard) == 24 and {n["workspace"] for n in heard} == {str(_uuid(ws_id))}
     labelled = sum(len(labels[: i % 3]) for i in range(24))
-    assert await _written(dsn) == (24, 24, labelled, 24, 24)
+    assert await written(dsn) == (24, 24, labelled, 24, 24)
 
 
 RACES: dict[str, tuple[str, str]] = {
@@ -522,7 +521,7 @@ async def test_creates_racing_a_change_either_commit_whole_or_leave_nothing(
     assert 0 < k < 30, "the race did not happen"
     assert len(heard) == k
     assert await _counter(dsn, proj["id"]) == k
-    assert await _written(dsn) == (k, k, 2 * k, k, k)
+    assert await written(dsn) == (k, k, 2 * k, k, k)
 
 
 # --- observability, failures ---------------------------------------------------------------
@@ -593,7 +592,7 @@ async def test_a_backend_killed_under_the_write_answers_json_and_the_pool_recove
         )
         assert body["_status"] == 503
         await asyncio.sleep(0.3)
-        assert await _written(dsn) == (0, 0, 0, 0, 0)
+        assert await written(dsn) == (0, 0, 0, 0, 0)
         # The pool's one connection is replaced; reads and writes go on.
         await api.ok(FAST_READ, {}, owner.token)
         made = await api.ok(
@@ -608,7 +607,7 @@ async def test_a_backend_killed_under_the_write_answers_json_and_the_pool_recove
         )
         assert made["createTask"]["task"]["number"] == 2
         assert app.state.database.read_pool.get_size() <= 1
-    assert await _written(dsn) == (2, 2, 0, 2, 2)
+    assert await written(dsn) == (2, 2, 0, 2, 2)
 
 
 async def locker_kill_pool(dsn: str) -> None:
@@ -732,7 +731,7 @@ async def test_odd_inputs_are_stored_as_given_or_refused_as_input(fresh_database
                 e["code"] for e in body["data"]["createTask"]["userErrors"]
             ]
             assert codes and set(codes) <= {"INVALID_INPUT", "BAD_REQUEST"}, body
-    assert await _written(dsn) == (2, 2, 20, 2, 2)
+    assert await written(dsn) == (2, 2, 20, 2, 2)
 
 
 # --- in a transaction --------------------------------------------------------------------------
@@ -797,4 +796,4 @@ async def test_creates_in_a_transaction_roll_back_whole_and_an_idempotent_retry_
         await asyncio.sleep(0.3)
         await listener.close()
     assert len(heard) == 2
-    assert await _written(dsn) == (2, 2, 0, 2, 2)
+    assert await written(dsn) == (2, 2, 0, 2, 2)

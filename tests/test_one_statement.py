@@ -23,6 +23,7 @@ from graphql_api.app import create_app
 from graphql_api.schema.relay import from_global_id
 from tests.conftest import make_settings
 from tests.gql import Account, Api, label, project
+from tests.test_read_pool import admin_fetch
 
 LEAN = "mutation($input: CreateTaskInput!) { createTask(input: $input) { task { id identifier number } userErrors { code } } }"
 RICH = "mutation($input: CreateTaskInput!) { createTask(input: $input) { task { id assignee { id } } userErrors { code } } }"
@@ -212,7 +213,7 @@ async def test_a_check_that_fails_refuses_the_one_statement(
     await api.add(owner, ws_id, assignee, "MEMBER")
     ids = [from_global_id(g)[1] for g in (proj["id"], creator.id, assignee.id, labels[0])]  # type: ignore[index]
     await api.ok("{ viewer { id } }", {}, creator.token)  # their rate-limit reservation
-    await _admin(fresh_database_url, change, ids[which])
+    await admin_fetch(fresh_database_url, change, ids[which])
     given = {
         "projectId": proj["id"],
         "title": "t",
@@ -226,7 +227,7 @@ async def test_a_check_that_fails_refuses_the_one_statement(
     queries = sent.reset()
     assert _transaction_control(queries) == [], queries
     assert len(queries) == 2 and queries[0].startswith("WITH counter"), queries
-    assert await _written(fresh_database_url, ids[0]) == 0
+    assert await written(asyncpg_dsn(fresh_database_url)) == (0, 0, 0, 0, 0)
 
 
 async def test_checks_that_hold_again_after_a_refused_write_answer_a_conflict(
@@ -237,13 +238,13 @@ async def test_checks_that_hold_again_after_a_refused_write_answer_a_conflict(
     api, _ = served
     owner, proj, _ = await _world(api)
     project_id = from_global_id(proj["id"])[1]
-    await _admin(
+    await admin_fetch(
         fresh_database_url, "UPDATE projects SET archived_at = now() WHERE id = $1", project_id
     )
     original = TaskRepository.creation_checks
 
     async def unarchived_first(self: TaskRepository, *args: Any) -> Any:
-        await _admin(
+        await admin_fetch(
             fresh_database_url, "UPDATE projects SET archived_at = NULL WHERE id = $1", project_id
         )
         return await original(self, *args)
@@ -253,27 +254,20 @@ async def test_checks_that_hold_again_after_a_refused_write_answer_a_conflict(
     answer = (await api.post(LEAN, {"input": given}, owner.token))["data"]["createTask"]
     assert answer["task"] is None
     assert [e["code"] for e in answer["userErrors"]] == ["CONFLICT"]
-    assert await _written(fresh_database_url, project_id) == 0
+    assert await written(asyncpg_dsn(fresh_database_url)) == (0, 0, 0, 0, 0)
 
 
-async def _admin(url: str, sql: str, *args: Any) -> None:
-    conn = await asyncpg.connect(asyncpg_dsn(url))
+async def written(dsn: str) -> tuple[int, int, int, int, int]:
+    """Tasks, their audit rows, their labels, the counted tasks and the projects' counters."""
+    conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(sql, *args)
-    finally:
-        await conn.close()
-
-
-async def _written(url: str, project_id: Any) -> int:
-    """Tasks, task labels, create audit rows and the project's counter: 0 when nothing was."""
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        written: int = await conn.fetchval(
-            "SELECT (SELECT count(*) FROM tasks) + (SELECT count(*) FROM task_labels)"
-            " + (SELECT count(*) FROM audit_events WHERE action = 'task.create')"
-            " + (SELECT task_counter FROM projects WHERE id = $1)",
-            project_id,
+        row = await conn.fetchrow(
+            """SELECT (SELECT count(*) FROM tasks), (SELECT count(*) FROM audit_events
+                 WHERE action = 'task.create'), (SELECT count(*) FROM task_labels),
+               (SELECT coalesce(sum(count), 0) FROM project_task_counts),
+               (SELECT coalesce(sum(task_counter), 0) FROM projects)"""
         )
     finally:
         await conn.close()
-    return written
+    assert row is not None
+    return tuple(int(v) for v in row)  # type: ignore[return-value]

@@ -32,27 +32,12 @@ from tests.test_one_statement import (
     _transaction_control,
     _world,
     served_app,
+    written,
 )
 
 
 def _control(sent: Sent) -> list[str]:
     return [q.split()[0].rstrip(";").upper() for q in _transaction_control(sent.reset())]
-
-
-async def _written(dsn: str) -> tuple[int, int, int, int, int]:
-    """Tasks, their audit rows, their labels, the counted tasks and the projects' counters."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        row = await conn.fetchrow(
-            """SELECT (SELECT count(*) FROM tasks), (SELECT count(*) FROM audit_events
-                 WHERE action = 'task.create'), (SELECT count(*) FROM task_labels),
-               (SELECT coalesce(sum(count), 0) FROM project_task_counts),
-               (SELECT coalesce(sum(task_counter), 0) FROM projects)"""
-        )
-    finally:
-        await conn.close()
-    assert row is not None
-    return tuple(int(v) for v in row)  # type: ignore[return-value]
 
 
 async def _project_locked(dsn: str, project_gid: str) -> tuple[asyncpg.Connection, Transaction]:
@@ -162,7 +147,7 @@ async def test_a_field_that_can_fail_keeps_the_create_in_a_transaction(
         assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"], body
         control = _control(sent)
         assert "BEGIN" in control and control[-1] == "ROLLBACK", control
-    assert await _written(asyncpg_dsn(fresh_database_url)) == (0, 0, 0, 0, 0)
+    assert await written(asyncpg_dsn(fresh_database_url)) == (0, 0, 0, 0, 0)
 
 
 async def test_a_pooled_connection_is_transactional_again_after_an_autocommit_create(
@@ -177,7 +162,7 @@ async def test_a_pooled_connection_is_transactional_again_after_an_autocommit_cr
         sent.reset()
         await api.ok(LEAN, {"input": {"projectId": proj["id"], "title": "alone"}}, owner.token)
         assert _control(sent) == []
-        before = await _written(dsn)
+        before = await written(dsn)
         real = task_resolvers._title
 
         def failing(value: str) -> str:
@@ -197,7 +182,7 @@ async def test_a_pooled_connection_is_transactional_again_after_an_autocommit_cr
         assert [e["extensions"]["code"] for e in body["errors"]] == ["INTERNAL"], body
         control = _control(sent)
         assert "BEGIN" in control and control[-1] == "ROLLBACK", control
-        assert await _written(dsn) == before == (1, 1, 0, 1, 1)
+        assert await written(dsn) == before == (1, 1, 0, 1, 1)
         # And the create after it takes the next number.
         made = await api.ok(LEAN, {"input": {"projectId": proj["id"], "title": "t"}}, owner.token)
         assert made["createTask"]["task"]["identifier"] == "ONE-2"
@@ -249,7 +234,7 @@ async def test_the_write_runs_under_the_statement_timeout(
             assert "BEGIN;" in _transaction_control(queries), queries
             [timeout] = timeouts
             assert set_local - 150 <= int(timeout.split()[-1]) <= set_local, timeout
-    assert await _written(dsn) == (0, 0, 0, 0, 0)
+    assert await written(dsn) == (0, 0, 0, 0, 0)
 
 
 async def _post_until_gone(app: Any, body: bytes, token: str, gone: asyncio.Event) -> list[Message]:
@@ -333,7 +318,7 @@ async def test_a_write_cut_short_leaves_nothing_and_takes_no_number(
             answer = orjson.loads(b"".join(m.get("body", b"") for m in messages))
             assert error_codes(answer) == ["TIMEOUT"], answer
         await asyncio.sleep(0.3)
-        assert await _written(dsn) == (0, 0, 0, 0, 0)
+        assert await written(dsn) == (0, 0, 0, 0, 0)
         made = await api.ok(LEAN, {"input": {"projectId": proj["id"], "title": "a"}}, owner.token)
         assert made["createTask"]["task"]["number"] == 1
         two = await api.ok(
@@ -348,7 +333,7 @@ async def test_a_write_cut_short_leaves_nothing_and_takes_no_number(
         control = _control(sent)
         assert "BEGIN" in control and control[-1] == "COMMIT", control
         assert app.state.database.engine.pool.checkedout() == 0
-    assert await _written(dsn) == (3, 3, 0, 3, 3)
+    assert await written(dsn) == (3, 3, 0, 3, 3)
 
 
 async def test_a_write_the_database_refuses_is_a_user_error_that_takes_no_number(
@@ -381,7 +366,7 @@ async def test_a_write_the_database_refuses_is_a_user_error_that_takes_no_number
         assert _control(sent) == []
         assert body["data"]["createTask"] == {"task": None, "userErrors": [{"code": "NOT_FOUND"}]}
         assert "errors" not in body
-        assert await _written(dsn) == (0, 0, 0, 0, 0)
+        assert await written(dsn) == (0, 0, 0, 0, 0)
         made = await api.ok(
             LEAN,
             {"input": {"projectId": proj["id"], "title": "t", "labelIds": labels[:1]}},
@@ -396,7 +381,7 @@ async def test_a_write_the_database_refuses_is_a_user_error_that_takes_no_number
     assert [(n["kind"], n["task"]) for n in map(orjson.loads, heard)] == [
         ("CREATED", str(made_id[1]))
     ]
-    assert await _written(dsn) == (1, 1, 1, 1, 1)
+    assert await written(dsn) == (1, 1, 1, 1, 1)
 
 
 TASK_AT_HAND = """fragment T on Task { __typename id number identifier title description status
