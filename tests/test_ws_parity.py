@@ -6,6 +6,7 @@ from __future__ import annotations
 import orjson
 from websockets.asyncio.client import connect
 
+from tests.gql import project
 from tests.servers import serving
 from tests.test_live_updates import PROTOCOL, close_code, http_api, setup, ws_client
 
@@ -59,3 +60,38 @@ async def test_errors_over_websocket_have_codes_and_no_internals(fresh_database_
             )
             assert errors[0]["extensions"]["code"] == "BAD_REQUEST"
             assert "Did you mean" not in errors[0]["message"]
+
+
+async def test_create_task_over_websocket_refuses_another_workspaces_project_like_http(
+    fresh_database_url: str,
+) -> None:
+    """createTask alone in its operation is one statement on the write pool over a WebSocket
+    too: another workspace's project is NOT_FOUND on projectId, as a missing one, and takes no
+    number; the user's own project then gets number 1."""
+    create = (
+        "mutation($p: ID!, $t: String!) { createTask(input: {projectId: $p, title: $t}) {"
+        " task { identifier } userErrors { code field } } }"
+    )
+    with serving(fresh_database_url, **PRODUCTION) as host:
+        api = http_api(host)
+        owner, _, proj = await setup(api)
+        stranger = await api.register("stranger")
+        theirs = await api.workspace(stranger, "Theirs")
+        foreign = await project(api, stranger, theirs["id"], "THEIR")
+        async with ws_client(host, owner.token) as client:
+            answers = []
+            for project_id in (foreign["id"], proj["id"]):
+                op = await client.subscribe(create, {"p": project_id, "t": "over ws"})
+                message = await client.receive()
+                assert message["id"] == op and message["type"] == "next", message
+                assert "errors" not in message["payload"], message
+                answers.append(message["payload"]["data"]["createTask"])
+                assert await client.receive() == {"id": op, "type": "complete"}
+        assert answers == [
+            {"task": None, "userErrors": [{"code": "NOT_FOUND", "field": ["input", "projectId"]}]},
+            {"task": {"identifier": "LIVE-1"}, "userErrors": []},
+        ]
+        # Their project's first task is still number 1: the refused create took none.
+        made = await api.ok(create, {"p": foreign["id"], "t": "theirs"}, stranger.token)
+        assert made["createTask"] == {"task": {"identifier": "THEIR-1"}, "userErrors": []}
+        await api.http.aclose()
